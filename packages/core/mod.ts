@@ -1,0 +1,20 @@
+/**
+ * `@quantx/core`: the bottom layer of QuantX. Random-access byte sources, atomic byte sinks, the
+ * tensor model, {@link FormatError}, progress events and abort plumbing. No formats, no math.
+ *
+ * @example
+ * ```ts
+ * import { bytesSource, FormatError } from "@quantx/core";
+ * const src = bytesSource(new Uint8Array(4), "tiny.bin");
+ * try {
+ *   await src.read(2, 8);
+ * } catch (e) {
+ *   console.log(e instanceof FormatError); // true
+ * }
+ * ```
+ * @module
+ */
+export * from "./errors.ts";
+export * from "./tensor.ts";
+export * from "./source.ts";
+export * from "./sink.ts";
