@@ -45,3 +45,44 @@ export class FormatError extends Error {
     this.reason = reason;
   }
 }
+
+/** Where and why an operation failed (see {@link QuantxError}). */
+export interface QuantxErrorOptions {
+  /**
+   * A short machine-readable code: `EEXIST` (output exists), `ENOENT` (missing file or folder),
+   * `EACCES` (not writable/readable), `EISDIR` (a folder where a file was expected), `ERANGE`
+   * (HTTP server without range support), `EHTTP` (other HTTP failure), `EINVAL` (bad argument),
+   * `ENOTENSOR` (unknown tensor name), `EUNSUPPORTED` (a conversion QuantX does not do), `EIO`.
+   */
+  code?: string;
+  /** The file, folder or URL concerned. */
+  path?: string;
+  /** The underlying error, if any. */
+  cause?: unknown;
+}
+
+/**
+ * A problem that is not malformed input: an output that already exists, a folder that cannot be
+ * written, a server without range requests, an unknown tensor name, a wrong argument. The message
+ * names the path and reads well on its own; {@link QuantxError.code} lets programs branch on it.
+ *
+ * @example
+ * ```ts
+ * import { QuantxError } from "@quantx/core";
+ * const err = new QuantxError("out.gguf: already exists", { code: "EEXIST", path: "out.gguf" });
+ * console.log(err.code); // "EEXIST"
+ * ```
+ */
+export class QuantxError extends Error {
+  /** Machine-readable code (see {@link QuantxErrorOptions.code}); `EIO` when none was given. */
+  readonly code: string;
+  /** The file, folder or URL concerned, when known. */
+  readonly path?: string;
+
+  constructor(message: string, options: QuantxErrorOptions = {}) {
+    super(message, { cause: options.cause });
+    this.name = "QuantxError";
+    this.code = options.code ?? "EIO";
+    this.path = options.path;
+  }
+}

@@ -1,6 +1,7 @@
 /**
- * `@quantx/core`: the bottom layer of QuantX. Random-access byte sources, atomic byte sinks, the
- * tensor model, {@link FormatError}, progress events and abort plumbing. No formats, no math.
+ * `@quantx/core`: the bottom layer of QuantX. Random-access byte sources (bytes, Blob, file path,
+ * HTTP range requests), atomic byte sinks, the tensor model, {@link FormatError}, progress events
+ * and abort plumbing. No formats, no math.
  *
  * @example
  * ```ts
@@ -17,4 +18,9 @@
 export * from "./errors.ts";
 export * from "./tensor.ts";
 export * from "./source.ts";
+export * from "./file_source.ts";
+export * from "./http_source.ts";
+export * from "./open.ts";
 export * from "./sink.ts";
+export * from "./file_sink.ts";
+export * from "./progress.ts";

@@ -48,8 +48,44 @@ export function bytesSource(bytes: Uint8Array, name = "<memory>"): ByteSource {
     name,
     size: bytes.byteLength,
     read(offset, length) {
-      checkRange(name, bytes.byteLength, offset, length);
+      try {
+        checkRange(name, bytes.byteLength, offset, length);
+      } catch (e) {
+        return Promise.reject(e);
+      }
       return Promise.resolve(bytes.subarray(offset, offset + length));
+    },
+    close: () => Promise.resolve(),
+  };
+}
+
+/**
+ * A source over a `Blob` (or `File`): each read slices the blob, so nothing is loaded up front.
+ * Useful in browsers, webviews and for `fetch` responses turned into blobs.
+ *
+ * @example
+ * ```ts
+ * import { blobSource } from "@quantx/core";
+ * const src = blobSource(new Blob([new Uint8Array([1, 2, 3])]), "three.bin");
+ * console.log(await src.read(1, 2)); // Uint8Array [2, 3]
+ * ```
+ */
+export function blobSource(blob: Blob, name?: string): ByteSource {
+  const label = name ?? ((blob as { name?: unknown }).name as string | undefined) ?? "<blob>";
+  return {
+    name: label,
+    size: blob.size,
+    async read(offset, length) {
+      checkRange(label, blob.size, offset, length);
+      if (length === 0) return new Uint8Array(0);
+      const bytes = new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer());
+      if (bytes.byteLength !== length) {
+        throw new FormatError(`blob returned ${bytes.byteLength} bytes instead of ${length}`, {
+          file: label,
+          offset,
+        });
+      }
+      return bytes;
     },
     close: () => Promise.resolve(),
   };

@@ -1,0 +1,131 @@
+/**
+ * Atomic file output: bytes go to `X.partial`, which is fsynced and renamed to `X` on close and
+ * removed on error or abort. A failed or interrupted job never leaves a half-written `X`.
+ * @module
+ */
+import { open, rename, rm, stat } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
+import { QuantxError } from "./errors.ts";
+import { fsError } from "./fs_errors.ts";
+import type { ByteSink } from "./sink.ts";
+
+/** Options for {@link createFileSink}. */
+export interface FileSinkOptions {
+  /** Replace an existing file at the final path (default: refuse with `EEXIST`). */
+  overwrite?: boolean;
+  /** Aborting removes the partial file and makes further writes fail. */
+  signal?: AbortSignal;
+}
+
+/** Suffix of the temporary file a {@link createFileSink} writes before renaming it into place. */
+export const PARTIAL_SUFFIX = ".partial";
+
+/**
+ * Create an atomic file sink for `path`. Refuses an existing `path` unless `overwrite` is set; a
+ * stale `path.partial` from an earlier crash is replaced.
+ *
+ * @example
+ * ```ts ignore
+ * import { createFileSink } from "@quantx/core";
+ * const sink = await createFileSink("out.bin", { overwrite: true });
+ * await sink.write(new Uint8Array([1, 2, 3]));
+ * await sink.close(); // out.bin appears only now
+ * ```
+ */
+export async function createFileSink(
+  path: string,
+  options: FileSinkOptions = {},
+): Promise<ByteSink> {
+  const { overwrite = false, signal } = options;
+  signal?.throwIfAborted();
+  const existing = await stat(path).catch(() => undefined);
+  if (existing?.isDirectory()) {
+    throw new QuantxError(`${path}: is a folder, not a file`, { code: "EISDIR", path });
+  }
+  if (existing && !overwrite) {
+    throw new QuantxError(`${path}: already exists (use --force to replace it)`, {
+      code: "EEXIST",
+      path,
+    });
+  }
+  const partial = path + PARTIAL_SUFFIX;
+  let handle: FileHandle;
+  try {
+    handle = await open(partial, "w");
+  } catch (e) {
+    throw fsError(e, `cannot write ${path}`, path);
+  }
+  let position = 0;
+  let state: "open" | "closed" | "aborted" = "open";
+  let pending: Promise<unknown> = Promise.resolve();
+
+  let discarded: Promise<void> | undefined;
+  const discard = (): Promise<void> => {
+    if (discarded) return discarded;
+    if (state === "closed") return Promise.resolve();
+    state = "aborted";
+    discarded = (async () => {
+      await pending.catch(() => {});
+      await handle.close().catch(() => {});
+      await rm(partial, { force: true }).catch(() => {});
+    })();
+    return discarded;
+  };
+  const onAbort = () => void discard();
+  signal?.addEventListener("abort", onAbort, { once: true });
+  const ensureOpen = () => {
+    if (state === "aborted") {
+      throw signal?.aborted
+        ? (signal.reason ?? new DOMException("aborted", "AbortError"))
+        : new QuantxError(`${path}: write after abort`, { code: "EINVAL", path });
+    }
+    if (state === "closed") {
+      throw new QuantxError(`${path}: write after close`, { code: "EINVAL", path });
+    }
+  };
+
+  return {
+    name: path,
+    get position() {
+      return position;
+    },
+    async write(bytes) {
+      if (state === "aborted") await discarded;
+      ensureOpen();
+      const job = (async () => {
+        let done = 0;
+        while (done < bytes.byteLength) {
+          const { bytesWritten } = await handle.write(bytes, done, bytes.byteLength - done);
+          done += bytesWritten;
+        }
+      })();
+      pending = job;
+      try {
+        await job;
+      } catch (e) {
+        await discard();
+        throw fsError(e, `cannot write ${path}`, path);
+      }
+      position += bytes.byteLength;
+    },
+    async close() {
+      ensureOpen();
+      try {
+        await handle.sync();
+        await handle.close();
+        state = "closed";
+        await rename(partial, path);
+      } catch (e) {
+        state = "open";
+        await discard();
+        throw fsError(e, `cannot write ${path}`, path);
+      } finally {
+        signal?.removeEventListener("abort", onAbort);
+      }
+    },
+    async abort() {
+      signal?.removeEventListener("abort", onAbort);
+      await discard();
+    },
+  };
+}

@@ -1,0 +1,96 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { existsSync } from "node:fs";
+import { createFileSink, memorySink, QuantxError } from "./mod.ts";
+
+async function withDir(fn: (dir: string) => Promise<void>) {
+  const dir = await Deno.makeTempDir();
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("memorySink collects writes in order", async () => {
+  const sink = memorySink();
+  const chunk = new Uint8Array([1, 2]);
+  await sink.write(chunk);
+  chunk[0] = 9; // the sink copied it
+  await sink.write(new Uint8Array([3]));
+  assert.equal(sink.position, 3);
+  assert.deepEqual(sink.bytes(), new Uint8Array([1, 2, 3]));
+});
+
+Deno.test("createFileSink writes X.partial and renames it on close", async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, "out.bin");
+    const sink = await createFileSink(path);
+    await sink.write(new Uint8Array([1, 2, 3]));
+    assert.ok(existsSync(path + ".partial"));
+    assert.ok(!existsSync(path));
+    await sink.write(new Uint8Array(100_000).fill(7));
+    assert.equal(sink.position, 100_003);
+    await sink.close();
+    assert.ok(!existsSync(path + ".partial"));
+    const bytes = await Deno.readFile(path);
+    assert.equal(bytes.length, 100_003);
+    assert.deepEqual(bytes.subarray(0, 4), new Uint8Array([1, 2, 3, 7]));
+    await assert.rejects(() => sink.write(new Uint8Array(1)), /write after close/);
+  });
+});
+
+Deno.test("createFileSink refuses an existing file unless overwrite is set", async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, "out.bin");
+    await Deno.writeTextFile(path, "old");
+    await assert.rejects(() => createFileSink(path), (e) => {
+      assert.ok(e instanceof QuantxError);
+      assert.equal(e.code, "EEXIST");
+      assert.match(e.message, /out\.bin: already exists/);
+      return true;
+    });
+    assert.equal(await Deno.readTextFile(path), "old");
+    const sink = await createFileSink(path, { overwrite: true });
+    await sink.write(new TextEncoder().encode("new"));
+    assert.equal(await Deno.readTextFile(path), "old"); // untouched until close
+    await sink.close();
+    assert.equal(await Deno.readTextFile(path), "new");
+    await assert.rejects(() => createFileSink(dir, { overwrite: true }), /is a folder/);
+  });
+});
+
+Deno.test("createFileSink abort() and an aborted signal remove the partial file", async () => {
+  await withDir(async (dir) => {
+    const a = join(dir, "a.bin");
+    const sink = await createFileSink(a);
+    await sink.write(new Uint8Array(10));
+    await sink.abort();
+    await sink.abort();
+    assert.deepEqual([...Deno.readDirSync(dir)], []);
+
+    const ac = new AbortController();
+    const b = join(dir, "b.bin");
+    const sink2 = await createFileSink(b, { signal: ac.signal });
+    await sink2.write(new Uint8Array(10));
+    ac.abort();
+    await assert.rejects(() => sink2.write(new Uint8Array(1)));
+    await sink2.abort();
+    assert.deepEqual([...Deno.readDirSync(dir)], []);
+
+    await assert.rejects(() => createFileSink(b, { signal: AbortSignal.abort() }));
+    assert.deepEqual([...Deno.readDirSync(dir)], []);
+  });
+});
+
+Deno.test("createFileSink names the path when the folder is missing", async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, "missing", "out.bin");
+    await assert.rejects(() => createFileSink(path), (e) => {
+      assert.ok(e instanceof QuantxError);
+      assert.equal(e.code, "ENOENT");
+      assert.match(e.message, /cannot write .*out\.bin: no such file or directory/);
+      return true;
+    });
+  });
+});
