@@ -1,0 +1,61 @@
+/**
+ * The GGUF output job: stream every planned tensor, chunk by chunk, through the kernels into a
+ * {@link GgufWriter}, measuring the quantization error as it goes.
+ * @module
+ */
+import type { ByteSink } from "@quantx/core";
+import { GgufWriter } from "@quantx/gguf";
+import { ggmlType, type QuantType } from "@quantx/kernels";
+import { readChunks } from "./chunks.ts";
+import type { Kernels } from "./kernels.ts";
+import type { RunControl } from "./options.ts";
+import type { GgufPlan } from "./gguf_plan.ts";
+import { ErrorStats } from "./stats.ts";
+import type { Weights } from "./weights.ts";
+
+/** Write `plan` from `weights` into `sink`; returns the error of every quantized tensor. */
+export async function writeGgufModel(
+  weights: Weights,
+  plan: GgufPlan,
+  sink: ByteSink,
+  kernels: Kernels,
+  control: RunControl = {},
+): Promise<ErrorStats> {
+  const writer = new GgufWriter(sink, { alignment: plan.alignment });
+  for (const kv of plan.kv) writer.set(kv.key, kv.type, kv.value);
+  for (const e of plan.entries) writer.addTensor(e.name, e.shape, ggmlType(e.type).id);
+  await writer.writeHeader();
+
+  const total = new ErrorStats();
+  const byName = new Map(weights.tensors.map((t) => [t.name, t]));
+  const bytesTotal = plan.totalBytes;
+  let bytesDone = 0;
+  for (const [i, entry] of plan.entries.entries()) {
+    const tensor = byName.get(entry.source)!;
+    const transform = plan.transforms.get(entry.name);
+    const type = entry.type as QuantType;
+    const quantized = type !== "f32" && type !== "f16" && type !== "bf16";
+    for await (
+      const chunk of readChunks(weights, tensor, {
+        rowMultiple: transform?.rowMultiple,
+        signal: control.signal,
+      })
+    ) {
+      const values = transform ? transform.apply(chunk.data, chunk.row, chunk.rows) : chunk.data;
+      const { bytes, stats } = await kernels.quantize(type, values, entry.shape[0], quantized);
+      if (stats) total.merge(stats);
+      await writer.writeTensorData(bytes);
+      bytesDone += bytes.byteLength;
+      control.onProgress?.({
+        phase: "quantize",
+        tensorIndex: i,
+        tensorCount: plan.entries.length,
+        tensorName: entry.name,
+        bytesDone,
+        bytesTotal,
+      });
+    }
+  }
+  await writer.finish();
+  return total;
+}

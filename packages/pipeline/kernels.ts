@@ -1,0 +1,100 @@
+/**
+ * The kernels a job runs on: the CPU worker pool or WebGPU, plus the error measurement of every
+ * quantized chunk.
+ * @module
+ */
+import { cpus } from "node:os";
+import { type QuantType, WorkerPool } from "@quantx/kernels";
+import { WebGpuKernels } from "@quantx/kernels/webgpu";
+import type { QuantizeOptions, RunControl } from "./options.ts";
+import { ErrorStats } from "./stats.ts";
+import { UserError } from "./user_error.ts";
+
+/** Quantizes chunks for a job. */
+export interface Kernels {
+  /** Backend in use, for messages (`cpu (2 threads)`, `webgpu (<adapter>)`). */
+  readonly description: string;
+  /**
+   * Quantize whole rows of `rowLength` values; with `measure`, also decode the result and
+   * return the error against `values`.
+   */
+  quantize(
+    type: QuantType,
+    values: Float32Array,
+    rowLength: number,
+    measure: boolean,
+  ): Promise<{ bytes: Uint8Array; stats?: ErrorStats }>;
+  /** Release workers or the device. */
+  close(): void;
+}
+
+/** CPU kernels on a worker pool of `threads` workers; errors are measured in the workers too. */
+export function cpuKernels(threads: number): Kernels {
+  const pool = new WorkerPool(threads);
+  return {
+    description: `cpu (${threads} thread${threads === 1 ? "" : "s"})`,
+    async quantize(type, values, rowLength, measure) {
+      if (!measure) return { bytes: await pool.quantize(type, values, rowLength) };
+      const { bytes, stats } = await pool.quantizeWithStats(type, values, rowLength);
+      return { bytes, stats: ErrorStats.fromSums(stats) };
+    },
+    close: () => pool.close(),
+  };
+}
+
+/** Types the WebGPU backend quantizes; the rest of a job runs on the CPU kernels. */
+const GPU_TYPES: ReadonlySet<string> = new Set(["q4_0", "q8_0"]);
+
+/** WebGPU kernels for q4_0 / q8_0, falling back to `cpu` for every other type. */
+export function webgpuKernels(gpu: WebGpuKernels, cpu: Kernels): Kernels {
+  const info = gpu.adapterInfo;
+  const name = info.description || info.device || info.vendor || "adapter";
+  return {
+    description: `webgpu (${name}${info.isFallbackAdapter ? ", software" : ""})`,
+    async quantize(type, values, rowLength, measure) {
+      if (!GPU_TYPES.has(type)) return cpu.quantize(type, values, rowLength, measure);
+      const bytes = await gpu.quantize(type as "q4_0" | "q8_0", values);
+      if (!measure) return { bytes };
+      const decoded = await gpu.dequantize(type as "q4_0" | "q8_0", bytes, values.length);
+      const stats = new ErrorStats();
+      stats.add(values, decoded);
+      return { bytes, stats };
+    },
+    close() {
+      gpu.destroy();
+      cpu.close();
+    },
+  };
+}
+
+/**
+ * Kernels for `options.backend`: `cpu` (default), `webgpu` (an error when no adapter is
+ * available) or `auto` (WebGPU on a hardware adapter, otherwise the CPU, with a notice).
+ */
+export async function makeKernels(
+  options: QuantizeOptions,
+  control: RunControl = {},
+): Promise<Kernels> {
+  const cpu = cpuKernels(options.threads ?? cpus().length);
+  const backend = options.backend ?? "cpu";
+  if (backend === "cpu") return cpu;
+  let gpu: WebGpuKernels;
+  try {
+    gpu = await WebGpuKernels.create({ allowFallbackAdapter: backend === "webgpu" });
+  } catch (e) {
+    if (backend === "auto") {
+      control.onNotice?.(`WebGPU not available (${(e as Error).message}); using the CPU`);
+      return cpu;
+    }
+    cpu.close();
+    throw new UserError(`--backend webgpu: ${(e as Error).message}`);
+  }
+  if (backend === "auto" && gpu.adapterInfo.isFallbackAdapter) {
+    gpu.destroy();
+    control.onNotice?.("WebGPU adapter is a software fallback; using the CPU");
+    return cpu;
+  }
+  const kernels = webgpuKernels(gpu, cpu);
+  control.onNotice?.(`backend: ${kernels.description}`);
+  return kernels;
+}

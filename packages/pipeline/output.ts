@@ -1,0 +1,22 @@
+/**
+ * Checks on an output path before a job starts.
+ * @module
+ */
+import { realpath, stat } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import { UserError } from "./user_error.ts";
+
+/** Refuse outputs that would destroy the input, overwrite without `force`, or cannot be written. */
+export async function checkOutput(input: string, output: string, force: boolean): Promise<void> {
+  const dir = dirname(resolve(output));
+  const dirInfo = await stat(dir).catch(() => undefined);
+  if (!dirInfo?.isDirectory()) throw new UserError(`output folder ${dir} does not exist`);
+  const existing = await stat(output).catch(() => undefined);
+  if (existing) {
+    const [a, b] = await Promise.all([realpath(input).catch(() => input), realpath(output)]);
+    if (a === b) throw new UserError(`output ${output} is the input file`);
+    if (!force) throw new UserError(`output ${output} exists (use --force to replace it)`);
+    if (existing.isDirectory()) throw new UserError(`output ${output} is a folder`);
+  }
+}
+
