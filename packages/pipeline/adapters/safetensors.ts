@@ -17,7 +17,7 @@ export async function openSafetensorsWeights(path: string): Promise<Weights> {
     tensors: ckpt.tensors.map((t) => ({
       name: t.name,
       shape: t.shape,
-      dtype: t.dtype,
+      dtype: t.dtype.toLowerCase(),
       byteLength: t.byteLength,
     })),
     architecture: Array.isArray(archs) && typeof archs[0] === "string" ? archs[0] : undefined,
