@@ -6,7 +6,7 @@
 import { readChunks } from "./chunks.ts";
 import { openWeights } from "./open.ts";
 import type { RunControl } from "./options.ts";
-import { type ErrorSummary, ErrorStats } from "./stats.ts";
+import { ErrorStats, type ErrorSummary } from "./stats.ts";
 import { UserError } from "./user_error.ts";
 import { tensorElements, type Weights } from "./weights.ts";
 

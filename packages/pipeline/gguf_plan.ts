@@ -86,12 +86,16 @@ export function planGenericGguf(
     const block = ggmlType(chosen).blockSize;
     if (ne[0] % block !== 0 && override) {
       throw new UserError(
-        `${t.name}: row length ${ne[0]} is not a multiple of ${chosen}'s block size ${block}, so it cannot be ${chosen}`,
+        `${t.name}: row length ${
+          ne[0]
+        } is not a multiple of ${chosen}'s block size ${block}, so it cannot be ${chosen}`,
       );
     }
     if (ne[0] % block !== 0) {
       notices.push(
-        `${t.name}: row length ${ne[0]} is not a multiple of ${chosen}'s block size ${block}; kept as f32`,
+        `${t.name}: row length ${
+          ne[0]
+        } is not a multiple of ${chosen}'s block size ${block}; kept as f32`,
       );
       chosen = "f32";
     }
@@ -105,7 +109,11 @@ export function planGenericGguf(
     });
   }
   const kv: GgufKv[] = [
-    { key: "general.architecture", type: GgufValueType.STRING, value: weights.architecture ?? "generic" },
+    {
+      key: "general.architecture",
+      type: GgufValueType.STRING,
+      value: weights.architecture ?? "generic",
+    },
     { key: "general.name", type: GgufValueType.STRING, value: basename(weights.path) },
     { key: "general.quantization_version", type: GgufValueType.UINT32, value: 2 },
   ];

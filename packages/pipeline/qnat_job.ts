@@ -15,7 +15,7 @@ import {
   QnatWriter,
 } from "@quantx/qnat";
 import { readChunks } from "./chunks.ts";
-import { isLinearWeight } from "./linear.ts";
+import { isBnbLinearWeight } from "@quantx/bnb";
 import type { Plan, PlanEntry, QuantizeOptions, RunControl } from "./options.ts";
 import { ErrorStats } from "./stats.ts";
 import { UserError } from "./user_error.ts";
@@ -31,7 +31,10 @@ export interface QnatPlan extends Plan {
   computeDtype: QnatComputeDtype;
 }
 
-/** Plan a QNAT file: Linear weights NF4 (block 64), the rest float32 (block size 0). */
+/**
+ * Plan a QNAT file: Linear weights NF4 (block 64; the same rule as bitsandbytes), the rest
+ * float32 (block size 0).
+ */
 export function planQnat(weights: Weights, output: string, options: QuantizeOptions): QnatPlan {
   const type = (options.type ?? "nf4").toLowerCase();
   if (type !== "nf4") {
@@ -42,7 +45,8 @@ export function planQnat(weights: Weights, output: string, options: QuantizeOpti
   const qnat: QnatTensorPlan[] = [];
   for (const t of weights.tensors) {
     const n = tensorElements(t);
-    const quantize = isLinearWeight(t.name, t.shape) && n % QNAT_DEFAULT_BLOCK_SIZE === 0;
+    const quantize = isBnbLinearWeight({ name: t.name, shape: t.shape, dtype: "F32" }) &&
+      n % QNAT_DEFAULT_BLOCK_SIZE === 0;
     const blockSize = quantize ? QNAT_DEFAULT_BLOCK_SIZE : 0;
     const layout = qnatDataLayout(0, n, blockSize, qnatBlockCount(n, blockSize), flags);
     qnat.push({ name: t.name, shape: [...t.shape], blockSize });

@@ -10,11 +10,11 @@ import { type Kernels, makeKernels } from "./kernels.ts";
 import { writeGgufModel } from "./gguf_job.ts";
 import { planGguf } from "./gguf_plan.ts";
 import { planQnat, writeQnatModel } from "./qnat_job.ts";
-import type { ErrorStats } from "./stats.ts";
+import { planBnbJob, writeBnbModel } from "./bnb_job.ts";
 import { openWeights } from "./open.ts";
 import type { OutputFormat, Plan, QuantizeOptions, QuantizeResult, RunControl } from "./options.ts";
-import { UserError } from "./user_error.ts";
 import { checkOutput } from "./output.ts";
+import type { ErrorStats } from "./stats.ts";
 import { tensorElements, type Weights } from "./weights.ts";
 
 /** The output container for `output` and `options`. */
@@ -24,33 +24,74 @@ export function outputFormat(output: string, options: QuantizeOptions): OutputFo
   return "gguf";
 }
 
+/** What a job wrote. */
+interface Written {
+  stats: ErrorStats;
+  /** Files written (one for GGUF and QNAT; shards, config and side files for bnb). */
+  files: string[];
+}
+
 /** A planned job: what it will write, and how to write it. */
 interface Job {
   plan: Plan;
-  write(sink: ByteSink, kernels: () => Promise<Kernels>, control: RunControl): Promise<ErrorStats>;
+  run(kernels: () => Promise<Kernels>, control: RunControl): Promise<Written>;
+}
+
+/** Run `write` on an atomic file sink for `output`; the sink is aborted on any failure. */
+async function intoFile(
+  output: string,
+  options: QuantizeOptions,
+  control: RunControl,
+  write: (sink: ByteSink) => Promise<ErrorStats>,
+): Promise<Written> {
+  const sink = await createFileSink(output, {
+    overwrite: options.force === true,
+    signal: control.signal,
+  });
+  try {
+    return { stats: await write(sink), files: [output] };
+  } catch (e) {
+    await sink.abort();
+    throw e;
+  }
 }
 
 async function prepare(weights: Weights, output: string, options: QuantizeOptions): Promise<Job> {
-  const format = outputFormat(output, options);
-  switch (format) {
+  switch (outputFormat(output, options)) {
     case "gguf": {
       const plan = await planGguf(weights, output, options);
       return {
         plan,
-        write: async (sink, kernels, control) =>
-          writeGgufModel(weights, plan, sink, await kernels(), control),
+        run: (kernels, control) =>
+          intoFile(
+            output,
+            options,
+            control,
+            async (sink) => writeGgufModel(weights, plan, sink, await kernels(), control),
+          ),
       };
     }
     case "qnat": {
       const plan = planQnat(weights, output, options);
-      return { plan, write: (sink, _k, control) => writeQnatModel(weights, plan, sink, control) };
+      return {
+        plan,
+        run: (_kernels, control) =>
+          intoFile(
+            output,
+            options,
+            control,
+            (sink) => writeQnatModel(weights, plan, sink, control),
+          ),
+      };
     }
-    default:
-      throw new UserError(`--to ${format} is not available for this input`);
+    case "bnb": {
+      const plan = planBnbJob(weights, output, options);
+      return { plan, run: (_k, control) => writeBnbModel(weights, plan, output, options, control) };
+    }
   }
 }
 
-/** The plan without its writer-only parts (metadata, transforms). */
+/** The plan without its writer-only parts (metadata, transforms, format plans). */
 function visiblePlan(plan: Plan): Plan {
   const { format, output, architecture, fileType, entries, totalBytes, notices } = plan;
   return { format, output, architecture, fileType, entries, totalBytes, notices };
@@ -91,27 +132,24 @@ export async function quantizeModel(
   control: RunControl = {},
 ): Promise<QuantizeResult> {
   const started = performance.now();
-  await checkOutput(input, output, options.force === true);
+  const format = outputFormat(output, options);
+  await checkOutput(input, output, options.force === true, format === "bnb");
   const weights = await openWeights(input);
   let kernels: Kernels | undefined;
   try {
-    const { plan, write } = await prepare(weights, output, options);
+    const { plan, run } = await prepare(weights, output, options);
     for (const n of plan.notices) control.onNotice?.(n);
-    const sink = await createFileSink(output, {
-      overwrite: options.force === true,
-      signal: control.signal,
-    });
-    let stats;
-    try {
-      stats = await write(sink, async () => {
-        kernels = await makeKernels(options, control);
-        return kernels;
-      }, control);
-    } catch (e) {
-      await sink.abort();
-      throw e;
+    if (weights.format === "bnb" || weights.format === "qnat" || quantizedGguf(weights)) {
+      control.onNotice?.(
+        `${weights.path} is already quantized (${weights.format}); its weights are decoded and quantized again`,
+      );
     }
-    const bytes = (await stat(output)).size;
+    const { stats, files } = await run(async () => {
+      kernels = await makeKernels(options, control);
+      return kernels;
+    }, control);
+    let bytes = 0;
+    for (const f of files) bytes += (await stat(f)).size;
     const typeCounts: Record<string, number> = {};
     for (const e of plan.entries) typeCounts[e.type] = (typeCounts[e.type] ?? 0) + 1;
     const parameters = plan.entries.reduce((s, e) => s + e.elements, 0);
@@ -132,6 +170,11 @@ export async function quantizeModel(
   }
 }
 
+function quantizedGguf(weights: Weights): boolean {
+  return weights.format === "gguf" &&
+    weights.tensors.some((t) => !["f32", "f16", "bf16", "f64"].includes(t.dtype));
+}
+
 async function writeCard(
   result: QuantizeResult,
   weights: Weights,
@@ -139,7 +182,10 @@ async function writeCard(
   onNotice?: (message: string) => void,
 ): Promise<string | undefined> {
   if (options.card === false) return undefined;
-  const path = options.card ?? join(dirname(resolve(result.output)), "README.md");
+  const folder = result.plan.format === "bnb"
+    ? resolve(result.output)
+    : dirname(resolve(result.output));
+  const path = options.card ?? join(folder, "README.md");
   if (await stat(path).catch(() => undefined)) {
     if (options.card !== undefined) onNotice?.(`model card ${path} exists; left as it is`);
     return undefined;

@@ -65,6 +65,7 @@ export class ErrorStats {
     sumSq: number;
     sumSqRef: number;
     dot: number;
+    sumSqOut?: number;
     maxAbs: number;
     nonFinite: number;
     count: number;
@@ -74,7 +75,7 @@ export class ErrorStats {
     s.#sumErr2 = sums.sumSq;
     s.#sumRef2 = sums.sumSqRef;
     // |o|^2 = |o - r|^2 + 2 o.r - |r|^2
-    s.#sumOut2 = Math.max(0, sums.sumSq + 2 * sums.dot - sums.sumSqRef);
+    s.#sumOut2 = sums.sumSqOut ?? Math.max(0, sums.sumSq + 2 * sums.dot - sums.sumSqRef);
     s.#dot = sums.dot;
     s.#maxAbs = sums.maxAbs;
     s.#nonFinite = sums.nonFinite;

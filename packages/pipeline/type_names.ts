@@ -33,14 +33,18 @@ export function typeNameProblems(format: OutputFormat, options: QuantizeOptions)
   const problems: string[] = [];
   const known = TYPES_BY_FORMAT[format];
   if (options.type !== undefined && !known.includes(options.type.toLowerCase())) {
-    problems.push(`unknown --type "${options.type}" for ${format}; expected one of ${known.join(" ")}`);
+    problems.push(
+      `unknown --type "${options.type}" for ${format}; expected one of ${known.join(" ")}`,
+    );
   }
   const tensorTypes = GGUF_TENSOR_TYPES as readonly string[];
   const check = (flag: string, value: string | undefined) => {
     if (value === undefined) return;
     if (format !== "gguf") problems.push(`--${flag} applies to GGUF output only`);
     else if (!tensorTypes.includes(value.toLowerCase())) {
-      problems.push(`unknown ggml type "${value}" for --${flag}; expected one of ${tensorTypes.join(" ")}`);
+      problems.push(
+        `unknown ggml type "${value}" for --${flag}; expected one of ${tensorTypes.join(" ")}`,
+      );
     }
   };
   check("output-tensor-type", options.outputTensorType);

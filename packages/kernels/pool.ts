@@ -1,0 +1,410 @@
+/**
+ * A pool of web Workers that quantizes and dequantizes large tensors in parallel. Inputs are cut
+ * into whole rows (or whole blocks), each chunk goes to a worker as a transferred buffer, and the
+ * results are put back in order, so the bytes never depend on the number of threads. Small inputs,
+ * one thread, or a runtime without `Worker` run inline on the calling thread.
+ * @module
+ */
+import { dequantizeInto, quantizeInto } from "./quantize.ts";
+import { ggmlType, type QuantType, rowSize } from "./types.ts";
+
+/**
+ * Error statistics of `y = dequantize(quantize(x))` against `x`, summed in float64. Pairs where
+ * `x` or `y` is not finite are counted in `nonFinite` and left out of the sums and of `maxAbs`.
+ * RMSE = `sqrt(sumSq / count)`, cosine = `dot / sqrt(sumSqRef * sumSqOut)`,
+ * SNR (dB) = `10 * log10(sumSqRef / sumSq)`.
+ */
+export interface QuantErrorStats {
+  /** Σ (x − y)². */
+  sumSq: number;
+  /** Σ x². */
+  sumSqRef: number;
+  /** Σ x·y. */
+  dot: number;
+  /** Σ y². */
+  sumSqOut: number;
+  /** max |x − y|. */
+  maxAbs: number;
+  /** Pairs with a non-finite `x` or `y`. */
+  nonFinite: number;
+  /** Values compared (finite or not). */
+  count: number;
+}
+
+/** Quantized bytes with the error statistics of their round trip. */
+export interface QuantizedWithStats {
+  /** The quantized tensor, as {@link WorkerPool.quantize} returns it. */
+  bytes: Uint8Array;
+  /** Round-trip error statistics over the whole tensor. */
+  stats: QuantErrorStats;
+}
+
+/** Options of a {@link WorkerPool}. */
+export interface WorkerPoolOptions {
+  /**
+   * Inputs with fewer values than this run inline (default 65536). Set 0 to always use workers
+   * (when `threads > 1` and the runtime has `Worker`).
+   */
+  minParallelValues?: number;
+}
+
+/** One unit of work, as posted to a worker (internal protocol between pool.ts and worker.ts). */
+export interface PoolTask {
+  /** Task id, echoed in the reply. */
+  id: number;
+  /** What to do. */
+  op: "quantize" | "dequantize" | "stats";
+  /** ggml type name. */
+  type: string;
+  /** Values per row (stats are per row). */
+  rowLength: number;
+  /** Values in this chunk. */
+  count: number;
+  /** float32 values (quantize, stats) or quantized bytes (dequantize). */
+  data: ArrayBuffer;
+}
+
+/** A worker's reply (internal protocol). */
+export type PoolReply =
+  | { id: number; ok: true; out: ArrayBuffer; rowStats?: ArrayBuffer }
+  | { id: number; ok: false; name: string; message: string };
+
+/** Values of per-row statistics kept by {@link runPoolTask}: see {@link QuantErrorStats}. */
+const STAT_FIELDS = 6; // sumSq, sumSqRef, dot, sumSqOut, maxAbs, nonFinite
+
+/** Runs one task on this thread (used by the worker and by the pool's inline path). */
+export function runPoolTask(task: PoolTask): { out: ArrayBuffer; rowStats?: ArrayBuffer } {
+  if (task.op === "dequantize") {
+    const dst = new Float32Array(task.count);
+    dequantizeInto(task.type, new Uint8Array(task.data), dst);
+    return { out: dst.buffer };
+  }
+  const src = new Float32Array(task.data, 0, task.count);
+  const bytes = new Uint8Array(rowSize(task.type, task.count));
+  quantizeInto(task.type, src, bytes);
+  if (task.op === "quantize") return { out: bytes.buffer };
+  const back = new Float32Array(task.count);
+  dequantizeInto(task.type, bytes, back);
+  return { out: bytes.buffer, rowStats: rowStats(src, back, task.rowLength).buffer };
+}
+
+function rowStats(x: Float32Array, y: Float32Array, rowLength: number): Float64Array<ArrayBuffer> {
+  const rows = x.length / rowLength;
+  const out = new Float64Array(rows * STAT_FIELDS);
+  for (let r = 0; r < rows; r++) {
+    let sumSq = 0, sumSqRef = 0, dot = 0, sumSqOut = 0, maxAbs = 0, nonFinite = 0;
+    for (let i = r * rowLength, e = i + rowLength; i < e; i++) {
+      const a = x[i], b = y[i];
+      if (!Number.isFinite(a) || !Number.isFinite(b)) {
+        nonFinite++;
+        continue;
+      }
+      const d = a - b;
+      sumSq += d * d;
+      sumSqRef += a * a;
+      dot += a * b;
+      sumSqOut += b * b;
+      if (Math.abs(d) > maxAbs) maxAbs = Math.abs(d);
+    }
+    out.set([sumSq, sumSqRef, dot, sumSqOut, maxAbs, nonFinite], r * STAT_FIELDS);
+  }
+  return out;
+}
+
+function emptyStats(count: number): QuantErrorStats {
+  return { sumSq: 0, sumSqRef: 0, dot: 0, sumSqOut: 0, maxAbs: 0, nonFinite: 0, count };
+}
+
+/** Adds per-row statistics in row order (so the sums do not depend on the chunking). */
+function addRows(into: QuantErrorStats, rows: Float64Array): void {
+  for (let o = 0; o < rows.length; o += STAT_FIELDS) {
+    into.sumSq += rows[o];
+    into.sumSqRef += rows[o + 1];
+    into.dot += rows[o + 2];
+    into.sumSqOut += rows[o + 3];
+    if (rows[o + 4] > into.maxAbs) into.maxAbs = rows[o + 4];
+    into.nonFinite += rows[o + 5];
+  }
+}
+
+function rebuildError(name: string, message: string): Error {
+  const ctor = name === "TypeError" ? TypeError : name === "RangeError" ? RangeError : Error;
+  const err = new ctor(message);
+  if (err.name !== name) err.name = name;
+  return err;
+}
+
+interface Job {
+  task: PoolTask;
+  resolve(reply: { out: ArrayBuffer; rowStats?: ArrayBuffer }): void;
+  reject(err: unknown): void;
+}
+
+interface Slot {
+  worker: Worker;
+  job: Job | null;
+}
+
+interface WorkerLike {
+  new (url: URL, options: { type: "module" }): Worker;
+}
+
+function defaultThreads(): number {
+  const n = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator
+    ?.hardwareConcurrency;
+  return typeof n === "number" && n >= 1 ? Math.floor(n) : 1;
+}
+
+/**
+ * A pool of web Workers for quantizing and dequantizing ggml types. Results are byte-identical to
+ * `quantize()` / `dequantize()` for any number of threads. Call {@link WorkerPool.close} when done
+ * (idle workers are kept for the next call).
+ *
+ * @example
+ * ```ts
+ * import { WorkerPool } from "@quantx/kernels";
+ * const pool = new WorkerPool(4);
+ * try {
+ *   const values = new Float32Array(4096 * 64).map((_, i) => Math.sin(i));
+ *   const bytes = await pool.quantize("q4_k", values, 4096);
+ *   const back = await pool.dequantize("q4_k", bytes, values.length, 4096);
+ *   console.log(bytes.length, back.length); // 147456 262144
+ * } finally {
+ *   pool.close();
+ * }
+ * ```
+ */
+export class WorkerPool {
+  /** Number of workers the pool runs at most. */
+  readonly threads: number;
+  readonly #minParallel: number;
+  #slots: Slot[] = [];
+  #queue: Job[] = [];
+  #nextId = 1;
+  #closed = false;
+
+  constructor(threads: number = defaultThreads(), options: WorkerPoolOptions = {}) {
+    if (!Number.isSafeInteger(threads) || threads < 1) {
+      throw new RangeError(`WorkerPool: threads must be a positive integer, got ${threads}`);
+    }
+    this.threads = threads;
+    const min = options.minParallelValues ?? 65536;
+    if (!(min >= 0)) throw new RangeError(`WorkerPool: minParallelValues must be >= 0, got ${min}`);
+    this.#minParallel = min;
+  }
+
+  /**
+   * Quantizes a row-major tensor of `src.length / rowLength` rows to `type`; `rowLength` must be
+   * a multiple of the type's block size. Equal to `quantize(type, src)`.
+   */
+  async quantize(type: QuantType, src: Float32Array, rowLength: number): Promise<Uint8Array> {
+    const { bytes } = await this.#quantize(type, src, rowLength, false);
+    return bytes;
+  }
+
+  /**
+   * Like {@link WorkerPool.quantize}, and also compares `src` with the dequantized result in the
+   * workers (see {@link QuantErrorStats}); the statistics do not depend on the thread count.
+   */
+  quantizeWithStats(
+    type: QuantType,
+    src: Float32Array,
+    rowLength: number,
+  ): Promise<QuantizedWithStats> {
+    return this.#quantize(type, src, rowLength, true) as Promise<QuantizedWithStats>;
+  }
+
+  /**
+   * Decodes `count` values of `type` from `data`. Chunks are whole rows of `rowLength` values
+   * when given, whole blocks otherwise. Equal to `dequantize(type, data, count)`.
+   */
+  async dequantize(
+    type: QuantType,
+    data: Uint8Array,
+    count: number,
+    rowLength?: number,
+  ): Promise<Float32Array> {
+    this.#checkOpen();
+    const t = ggmlType(type);
+    const unit = rowLength ?? t.blockSize;
+    checkLength(count, unit, "dequantize");
+    const unitBytes = rowSize(t, unit);
+    const need = (count / unit) * unitBytes;
+    if (!(data instanceof Uint8Array)) throw new TypeError("dequantize: data must be a Uint8Array");
+    if (data.length < need) {
+      throw new RangeError(
+        `dequantize ${t.name}: ${count} values need ${need} bytes, got ${data.length}`,
+      );
+    }
+    const out = new Float32Array(count);
+    const chunks = this.#split(count / unit, unit);
+    if (chunks.length <= 1) {
+      dequantizeInto(t.name, data.subarray(0, need), out);
+      return out;
+    }
+    await Promise.all(chunks.map(async ([u0, u1]) => {
+      const reply = await this.#submit({
+        id: 0,
+        op: "dequantize",
+        type: t.name,
+        rowLength: unit,
+        count: (u1 - u0) * unit,
+        data: data.slice(u0 * unitBytes, u1 * unitBytes).buffer,
+      });
+      out.set(new Float32Array(reply.out), u0 * unit);
+    }));
+    return out;
+  }
+
+  /** Workers started so far and still running (they start on first use). */
+  get workers(): number {
+    return this.#slots.length;
+  }
+
+  /** Terminates every worker; pending and later calls reject. Safe to call twice. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const err = new Error("WorkerPool: closed");
+    for (const slot of this.#slots) {
+      slot.worker.terminate();
+      slot.job?.reject(err);
+    }
+    for (const job of this.#queue) job.reject(err);
+    this.#slots = [];
+    this.#queue = [];
+  }
+
+  async #quantize(
+    type: QuantType,
+    src: Float32Array,
+    rowLength: number,
+    withStats: boolean,
+  ): Promise<{ bytes: Uint8Array; stats?: QuantErrorStats }> {
+    this.#checkOpen();
+    const t = ggmlType(type);
+    if (!(src instanceof Float32Array)) throw new TypeError("quantize: src must be a Float32Array");
+    checkLength(src.length, rowLength, "quantize");
+    const rowBytes = rowSize(t, rowLength);
+    const rows = src.length / rowLength;
+    const bytes = new Uint8Array(rows * rowBytes);
+    const stats = withStats ? emptyStats(src.length) : undefined;
+    const chunks = this.#split(rows, rowLength);
+    const op = withStats ? "stats" : "quantize";
+    if (chunks.length <= 1) {
+      if (!withStats) {
+        quantizeInto(t.name, src, bytes);
+        return { bytes };
+      }
+      const r = runPoolTask({
+        id: 0,
+        op,
+        type: t.name,
+        rowLength,
+        count: src.length,
+        data: src.slice().buffer,
+      });
+      bytes.set(new Uint8Array(r.out));
+      addRows(stats!, new Float64Array(r.rowStats!));
+      return { bytes, stats };
+    }
+    const rowStats: Float64Array[] = new Array(chunks.length);
+    await Promise.all(chunks.map(async ([r0, r1], i) => {
+      const reply = await this.#submit({
+        id: 0,
+        op,
+        type: t.name,
+        rowLength,
+        count: (r1 - r0) * rowLength,
+        data: src.slice(r0 * rowLength, r1 * rowLength).buffer,
+      });
+      bytes.set(new Uint8Array(reply.out), r0 * rowBytes);
+      if (reply.rowStats) rowStats[i] = new Float64Array(reply.rowStats);
+    }));
+    if (stats) { for (const r of rowStats) addRows(stats, r); }
+    return { bytes, stats };
+  }
+
+  /** Splits `units` units of `unitValues` values into chunks; one chunk means "run inline". */
+  #split(units: number, unitValues: number): [number, number][] {
+    const values = units * unitValues;
+    const canWork = typeof (globalThis as { Worker?: unknown }).Worker === "function";
+    if (!canWork || this.threads <= 1 || units <= 1 || values < this.#minParallel || values === 0) {
+      return [[0, units]];
+    }
+    // About two chunks per worker for balance, none below 16 Ki values (or minParallelValues,
+    // when smaller) unless units are larger.
+    const minChunk = Math.min(16384, this.#minParallel);
+    const byWork = minChunk > 0 ? Math.max(1, Math.floor(values / minChunk)) : units;
+    const n = Math.min(units, this.threads * 2, byWork);
+    const out: [number, number][] = [];
+    for (let i = 0; i < n; i++) {
+      const a = Math.floor((units * i) / n), b = Math.floor((units * (i + 1)) / n);
+      if (b > a) out.push([a, b]);
+    }
+    return out;
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new Error("WorkerPool: closed");
+  }
+
+  #submit(task: PoolTask): Promise<{ out: ArrayBuffer; rowStats?: ArrayBuffer }> {
+    if (this.#closed) return Promise.reject(new Error("WorkerPool: closed"));
+    task.id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ task, resolve, reject });
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    while (this.#queue.length > 0) {
+      let slot = this.#slots.find((s) => s.job === null);
+      if (!slot) {
+        if (this.#slots.length >= this.threads) return;
+        slot = this.#spawn();
+      }
+      const job = this.#queue.shift()!;
+      slot.job = job;
+      slot.worker.postMessage(job.task, [job.task.data]);
+    }
+  }
+
+  #spawn(): Slot {
+    const W = (globalThis as unknown as { Worker: WorkerLike }).Worker;
+    const worker = new W(new URL("./worker.ts", import.meta.url), { type: "module" });
+    const slot: Slot = { worker, job: null };
+    worker.onmessage = (e: MessageEvent<PoolReply>) => {
+      const job = slot.job;
+      if (!job || e.data.id !== job.task.id) return;
+      slot.job = null;
+      const reply = e.data;
+      if (reply.ok) job.resolve({ out: reply.out, rowStats: reply.rowStats });
+      else job.reject(rebuildError(reply.name, reply.message));
+      this.#pump();
+    };
+    const fail = (e: Event, message: string) => {
+      e.preventDefault();
+      const job = slot.job;
+      slot.job = null;
+      worker.terminate();
+      this.#slots = this.#slots.filter((s) => s !== slot);
+      job?.reject(new Error(`WorkerPool: ${message}`));
+      this.#pump();
+    };
+    worker.onerror = (e: ErrorEvent) => fail(e, `worker failed: ${e.message}`);
+    worker.onmessageerror = (e: MessageEvent) => fail(e, "worker reply could not be read");
+    this.#slots.push(slot);
+    return slot;
+  }
+}
+
+function checkLength(count: number, rowLength: number, op: string): void {
+  if (!Number.isSafeInteger(rowLength) || rowLength < 1) {
+    throw new RangeError(`${op}: row length ${rowLength} is not a positive integer`);
+  }
+  if (!Number.isSafeInteger(count) || count < 0 || count % rowLength !== 0) {
+    throw new RangeError(`${op}: ${count} values is not a whole number of rows of ${rowLength}`);
+  }
+}

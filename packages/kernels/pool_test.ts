@@ -1,0 +1,141 @@
+import assert from "node:assert/strict";
+import { WorkerPool } from "./pool.ts";
+import { dequantize, quantize } from "./quantize.ts";
+import type { QuantType } from "./types.ts";
+import { gaussian } from "../../tests/support/random.ts";
+
+const TYPES: QuantType[] = ["f16", "bf16", "q4_0", "q8_0", "q4_k", "q6_k", "iq4_xs"];
+
+function input(rows: number, cols: number, seed: number): Float32Array {
+  const x = gaussian(rows * cols, seed, 0.02);
+  x[5] = 3; // an outlier
+  x.fill(0, cols, 2 * cols); // a zero row
+  return x;
+}
+
+function directStats(x: Float32Array, y: Float32Array) {
+  let sumSq = 0, sumSqRef = 0, dot = 0, sumSqOut = 0, maxAbs = 0, nonFinite = 0;
+  for (let i = 0; i < x.length; i++) {
+    if (!Number.isFinite(x[i]) || !Number.isFinite(y[i])) {
+      nonFinite++;
+      continue;
+    }
+    const d = x[i] - y[i];
+    sumSq += d * d;
+    sumSqRef += x[i] * x[i];
+    dot += x[i] * y[i];
+    sumSqOut += y[i] * y[i];
+    maxAbs = Math.max(maxAbs, Math.abs(d));
+  }
+  return { sumSq, sumSqRef, dot, sumSqOut, maxAbs, nonFinite, count: x.length };
+}
+
+Deno.test("WorkerPool: bytes identical to quantize()/dequantize() for 1, 2 and 3 workers", async () => {
+  const rows = 13, cols = 512;
+  const src = input(rows, cols, 1);
+  const pools = [1, 2, 3].map((n) => new WorkerPool(n, { minParallelValues: 0 }));
+  try {
+    for (const type of TYPES) {
+      const want = quantize(type, src);
+      const wantBack = dequantize(type, want, src.length);
+      for (const pool of pools) {
+        const got = await pool.quantize(type, src, cols);
+        assert.deepEqual(got, want, `${type} with ${pool.threads} threads`);
+        const back = await pool.dequantize(type, got, src.length, cols);
+        assert.deepEqual(back, wantBack, `${type} dequantize with ${pool.threads} threads`);
+        const back2 = await pool.dequantize(type, got, src.length);
+        assert.deepEqual(back2, wantBack, `${type} block-chunked dequantize`);
+      }
+    }
+    assert.deepEqual(pools.map((p) => p.workers), [0, 2, 3]);
+  } finally {
+    for (const p of pools) p.close();
+  }
+});
+
+Deno.test("WorkerPool: quantizeWithStats is thread-count independent and correct", async () => {
+  const rows = 20, cols = 256;
+  const src = input(rows, cols, 2);
+  src[cols * 3 + 7] = Infinity;
+  src[cols * 4 + 1] = NaN;
+  const results = [];
+  for (const n of [1, 2, 3]) {
+    const pool = new WorkerPool(n, { minParallelValues: 0 });
+    try {
+      results.push(await pool.quantizeWithStats("q4_k", src, cols));
+    } finally {
+      pool.close();
+    }
+  }
+  const want = quantize("q4_k", src);
+  for (const r of results) {
+    assert.deepEqual(r.bytes, want);
+    assert.deepEqual(r.stats, results[0].stats);
+  }
+  const direct = directStats(src, dequantize("q4_k", want, src.length));
+  const s = results[0].stats;
+  assert.equal(s.count, src.length);
+  assert.equal(s.nonFinite, direct.nonFinite);
+  assert.ok(s.nonFinite >= 2);
+  assert.equal(s.maxAbs, direct.maxAbs);
+  for (const k of ["sumSq", "sumSqRef", "dot", "sumSqOut"] as const) {
+    assert.ok(
+      Math.abs(s[k] - direct[k]) <= 1e-9 * Math.abs(direct[k]),
+      `${k}: ${s[k]} vs ${direct[k]}`,
+    );
+  }
+  assert.ok(s.sumSq > 0 && s.sumSq < s.sumSqRef);
+});
+
+Deno.test("WorkerPool: small inputs run inline, same bytes", async () => {
+  const pool = new WorkerPool(4);
+  try {
+    const src = input(2, 256, 3);
+    assert.deepEqual(await pool.quantize("q5_k", src, 256), quantize("q5_k", src));
+    const st = await pool.quantizeWithStats("q8_0", src, 256);
+    assert.deepEqual(st.bytes, quantize("q8_0", src));
+    assert.equal(st.stats.count, 512);
+    assert.equal(pool.workers, 0);
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("WorkerPool: errors inside workers reject the call", async () => {
+  const pool = new WorkerPool(2, { minParallelValues: 0 });
+  try {
+    const src = input(4, 64, 4);
+    // q8_1 is a ggml type QuantX does not quantize: the kernel in the worker throws.
+    await assert.rejects(
+      () => pool.quantize("q8_1" as QuantType, src, 64),
+      (e: Error) => e instanceof TypeError && /not supported/.test(e.message),
+    );
+    await assert.rejects(
+      () => pool.dequantize("q8_1" as QuantType, new Uint8Array(36 * 8), 256),
+      (e: Error) => e instanceof TypeError && /not supported/.test(e.message),
+    );
+    assert.ok(pool.workers > 0);
+    // the pool still works afterwards
+    assert.deepEqual(await pool.quantize("q4_0", src, 64), quantize("q4_0", src));
+    // argument errors reject too
+    await assert.rejects(() => pool.quantize("q4_0", src, 48), RangeError);
+    await assert.rejects(() => pool.quantize("q4_0", src, 100), RangeError);
+    await assert.rejects(() => pool.dequantize("q4_0", new Uint8Array(10), 64), RangeError);
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("WorkerPool: close() rejects pending and later calls and terminates workers", async () => {
+  const pool = new WorkerPool(2, { minParallelValues: 0 });
+  const src = input(64, 1024, 5);
+  const pending = pool.quantize("q6_k", src, 1024);
+  await Promise.resolve();
+  assert.equal(pool.workers, 2);
+  pool.close();
+  assert.equal(pool.workers, 0);
+  await assert.rejects(pending, /closed/);
+  await assert.rejects(() => pool.quantize("q6_k", src, 1024), /closed/);
+  pool.close(); // twice is fine
+  assert.throws(() => new WorkerPool(0), RangeError);
+});
