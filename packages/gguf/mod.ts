@@ -23,3 +23,4 @@ export * from "./metadata.ts";
 export * from "./read.ts";
 export * from "./write.ts";
 export * from "./verify.ts";
+export * from "./convert/mod.ts";
