@@ -59,7 +59,9 @@ async function realBnbEntries(file: string, type: "nf4" | "fp4") {
 }
 
 async function writeEntries(path: string, entries: SafetensorsDataEntry[]) {
-  await writeSafetensors(await createFileSink(path, { overwrite: true }), entries, { format: "pt" });
+  await writeSafetensors(await createFileSink(path, { overwrite: true }), entries, {
+    format: "pt",
+  });
 }
 
 Deno.test("real bitsandbytes slices decode exactly through `quantx dequantize`", async (t) => {

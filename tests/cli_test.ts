@@ -14,7 +14,11 @@ import { listDir, quantx, writeTestSafetensors } from "./support/cli.ts";
 const TENSORS = [
   { name: "tok_embeddings.weight", shape: [64, 256], values: gaussian(64 * 256, 1, 0.02) },
   { name: "layers.0.attention.wq.weight", shape: [256, 256], values: gaussian(256 * 256, 2, 0.05) },
-  { name: "layers.0.feed_forward.w1.weight", shape: [96, 512], values: gaussian(96 * 512, 3, 0.03) },
+  {
+    name: "layers.0.feed_forward.w1.weight",
+    shape: [96, 512],
+    values: gaussian(96 * 512, 3, 0.03),
+  },
   { name: "layers.0.attention_norm.weight", shape: [256], values: gaussian(256, 4, 0.1, 1) },
   { name: "odd.weight", shape: [8, 100], values: gaussian(800, 5, 0.1) },
 ];
@@ -41,10 +45,13 @@ Deno.test("quantize: every eligible tensor byte-identical to libggml, others f32
             const info = f.tensors.find((x) => x.name === src.name)!;
             assert.deepEqual(info.shape, [...src.shape].reverse(), src.name);
             const cols = src.shape[src.shape.length - 1];
-            const blockOk = type.endsWith("_k") || type === "iq4_xs" ? cols % 256 === 0 : cols % 32 === 0;
-            const expectType = src.shape.length >= 2 && (blockOk || type.startsWith("f") || type === "bf16")
-              ? type
-              : "f32";
+            const blockOk = type.endsWith("_k") || type === "iq4_xs"
+              ? cols % 256 === 0
+              : cols % 32 === 0;
+            const expectType =
+              src.shape.length >= 2 && (blockOk || type.startsWith("f") || type === "bf16")
+                ? type
+                : "f32";
             assert.equal(info.typeName, expectType, src.name);
             const bytes = await f.read(info);
             const rows = src.values.length / cols;
@@ -102,7 +109,10 @@ Deno.test("quantize --dry-run prints the plan and writes nothing", async () => {
     const j = await quantx(["quantize", input, "-o", out, "--type", "q8_0", "--dry-run", "--json"]);
     const plan = JSON.parse(j.stdout);
     assert.equal(plan.entries.length, 5);
-    assert.equal(plan.totalBytes, plan.entries.reduce((s: number, e: { bytes: number }) => s + e.bytes, 0));
+    assert.equal(
+      plan.totalBytes,
+      plan.entries.reduce((s: number, e: { bytes: number }) => s + e.bytes, 0),
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -134,8 +144,19 @@ Deno.test("bad inputs: one-line message, right exit code, nothing left behind", 
   const { dir, input } = await fixture();
   try {
     const out = join(dir, "out.gguf");
-    const cases: { name: string; args: string[]; code: number; message: RegExp; setup?: () => Promise<void> }[] = [
-      { name: "missing file", args: ["quantize", join(dir, "nope.safetensors"), "-o", out], code: 1, message: /nope\.safetensors.*no such file/ },
+    const cases: {
+      name: string;
+      args: string[];
+      code: number;
+      message: RegExp;
+      setup?: () => Promise<void>;
+    }[] = [
+      {
+        name: "missing file",
+        args: ["quantize", join(dir, "nope.safetensors"), "-o", out],
+        code: 1,
+        message: /nope\.safetensors.*no such file/,
+      },
       {
         name: "unknown format",
         args: ["quantize", join(dir, "random.bin"), "-o", out],
@@ -154,8 +175,18 @@ Deno.test("bad inputs: one-line message, right exit code, nothing left behind", 
           await Deno.writeFile(join(dir, "corrupt.safetensors"), bytes);
         },
       },
-      { name: "unknown --type", args: ["quantize", input, "-o", out, "--type", "q9_9"], code: 2, message: /q9_9/ },
-      { name: "unknown flag", args: ["quantize", input, "-o", out, "--frobnicate"], code: 2, message: /frobnicate/ },
+      {
+        name: "unknown --type",
+        args: ["quantize", input, "-o", out, "--type", "q9_9"],
+        code: 2,
+        message: /q9_9/,
+      },
+      {
+        name: "unknown flag",
+        args: ["quantize", input, "-o", out, "--frobnicate"],
+        code: 2,
+        message: /frobnicate/,
+      },
       { name: "missing -o", args: ["quantize", input], code: 2, message: /-o/ },
       { name: "unknown command", args: ["frobnicate"], code: 2, message: /unknown command/ },
       {
@@ -170,7 +201,12 @@ Deno.test("bad inputs: one-line message, right exit code, nothing left behind", 
         code: 1,
         message: /output folder .* does not exist/,
       },
-      { name: "output is the input", args: ["quantize", input, "-o", input, "--force"], code: 1, message: /is the input/ },
+      {
+        name: "output is the input",
+        args: ["quantize", input, "-o", input, "--force"],
+        code: 1,
+        message: /is the input/,
+      },
     ];
     for (const c of cases) {
       await t.step(c.name, async () => {
@@ -232,7 +268,10 @@ Deno.test("inspect, verify, diff and dequantize", async (t) => {
   const { dir, input } = await fixture();
   try {
     const out = join(dir, "m.gguf");
-    assert.equal((await quantx(["quantize", input, "-o", out, "--type", "q8_0", "--no-card"])).code, 0);
+    assert.equal(
+      (await quantx(["quantize", input, "-o", out, "--type", "q8_0", "--no-card"])).code,
+      0,
+    );
 
     await t.step("inspect --json", async () => {
       const r = await quantx(["inspect", out, "--json"]);
@@ -271,9 +310,13 @@ Deno.test("inspect, verify, diff and dequantize", async (t) => {
       assert.equal(r.code, 0, r.stderr);
       const rep = JSON.parse(r.stdout);
       assert.equal(rep.tensors.length, 5);
-      const norm = rep.tensors.find((x: { name: string }) => x.name === "layers.0.attention_norm.weight");
+      const norm = rep.tensors.find((x: { name: string }) =>
+        x.name === "layers.0.attention_norm.weight"
+      );
       assert.equal(norm.rmse, 0);
-      const wq = rep.tensors.find((x: { name: string }) => x.name === "layers.0.attention.wq.weight");
+      const wq = rep.tensors.find((x: { name: string }) =>
+        x.name === "layers.0.attention.wq.weight"
+      );
       assert.ok(wq.rmse > 0 && wq.cosine > 0.999 && wq.snrDb > 30, JSON.stringify(wq));
       const text = await quantx(["diff", input, out]);
       assert.match(text.stdout, /total: 5 tensors/);
@@ -286,7 +329,11 @@ Deno.test("inspect, verify, diff and dequantize", async (t) => {
       try {
         const src = TENSORS[1];
         const got = await f.readF32(src.name);
-        const want = dequantize("q8_0" as QuantType, ggmlQuantize("q8_0", src.values, 256), src.values.length);
+        const want = dequantize(
+          "q8_0" as QuantType,
+          ggmlQuantize("q8_0", src.values, 256),
+          src.values.length,
+        );
         assert.deepEqual(got, want);
         assert.deepEqual(f.tensor(src.name)?.shape, src.shape);
       } finally {

@@ -18,7 +18,11 @@ const TENSORS = [
     values: gaussian(128 * 128, 12, 0.05),
   },
   { name: "model.layers.0.mlp.up_proj.weight", shape: [96, 128], values: gaussian(96 * 128, 13) },
-  { name: "model.layers.0.input_layernorm.weight", shape: [128], values: gaussian(128, 14, 0.1, 1) },
+  {
+    name: "model.layers.0.input_layernorm.weight",
+    shape: [128],
+    values: gaussian(128, 14, 0.1, 1),
+  },
   { name: "lm_head.weight", shape: [32, 128], values: gaussian(32 * 128, 15, 0.02) },
 ];
 const LINEAR = new Set([TENSORS[1].name, TENSORS[2].name]);

@@ -13,6 +13,9 @@ import type { GgufPlan } from "./gguf_plan.ts";
 import { ErrorStats } from "./stats.ts";
 import type { Weights } from "./weights.ts";
 
+/** Bytes per read when a tensor is copied unchanged. */
+const COPY_CHUNK = 16 << 20;
+
 /** Write `plan` from `weights` into `sink`; returns the error of every quantized tensor. */
 export async function writeGgufModel(
   weights: Weights,
@@ -30,7 +33,36 @@ export async function writeGgufModel(
   const byName = new Map(weights.tensors.map((t) => [t.name, t]));
   const bytesTotal = plan.totalBytes;
   let bytesDone = 0;
+  const report = (i: number, name: string) =>
+    control.onProgress?.({
+      phase: "quantize",
+      tensorIndex: i,
+      tensorCount: plan.entries.length,
+      tensorName: name,
+      bytesDone,
+      bytesTotal,
+    });
   for (const [i, entry] of plan.entries.entries()) {
+    const inline = plan.inline.get(entry.name);
+    if (inline) {
+      const bytes = (await kernels.quantize(entry.type as QuantType, inline, entry.shape[0], false))
+        .bytes;
+      await writer.writeTensorData(bytes);
+      bytesDone += bytes.byteLength;
+      report(i, entry.name);
+      continue;
+    }
+    if (plan.copies.has(entry.name)) {
+      const t = weights.gguf!.tensors.find((x) => x.name === entry.source)!;
+      for (let off = 0; off < t.byteLength; off += COPY_CHUNK) {
+        control.signal?.throwIfAborted();
+        const bytes = await weights.gguf!.read(t, off, Math.min(COPY_CHUNK, t.byteLength - off));
+        await writer.writeTensorData(bytes);
+        bytesDone += bytes.byteLength;
+        report(i, entry.name);
+      }
+      continue;
+    }
     const tensor = byName.get(entry.source)!;
     const transform = plan.transforms.get(entry.name);
     const type = entry.type as QuantType;
@@ -46,14 +78,7 @@ export async function writeGgufModel(
       if (stats) total.merge(stats);
       await writer.writeTensorData(bytes);
       bytesDone += bytes.byteLength;
-      control.onProgress?.({
-        phase: "quantize",
-        tensorIndex: i,
-        tensorCount: plan.entries.length,
-        tensorName: entry.name,
-        bytesDone,
-        bytesTotal,
-      });
+      report(i, entry.name);
     }
   }
   await writer.finish();

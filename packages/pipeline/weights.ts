@@ -4,6 +4,8 @@
  * @module
  */
 
+import type { GgufFile } from "@quantx/gguf";
+
 /** Formats QuantX reads. */
 export type WeightFormat = "safetensors" | "gguf" | "bnb" | "qnat";
 
@@ -39,6 +41,8 @@ export interface Weights {
   details: Record<string, string | number | boolean>;
   /** Elements `[start, start + count)` of a tensor as float32. Ranges must be whole rows for block types. */
   readF32(name: string, start: number, count: number): Promise<Float32Array>;
+  /** The opened GGUF file, for GGUF inputs (raw tensor bytes, typed metadata). */
+  gguf?: GgufFile;
   /** Release file handles. */
   close(): Promise<void>;
 }
