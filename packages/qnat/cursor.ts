@@ -64,7 +64,9 @@ export class FieldCursor {
     const start = this.pos;
     const lo = await this.u32(what);
     const hi = await this.u32(what);
-    if (hi > 0x1fffff) this.fail(`${what}: value ${BigInt(hi) << 32n | BigInt(lo)} is too large`, start);
+    if (hi > 0x1fffff) {
+      this.fail(`${what}: value ${BigInt(hi) << 32n | BigInt(lo)} is too large`, start);
+    }
     return hi * 2 ** 32 + lo;
   }
 

@@ -205,7 +205,10 @@ for (
 Deno.test("qnat rejects damaged qlora-rs 1.x files with FormatError", async () => {
   const { bytes } = rsFile(tensors());
   // one byte short: the last tensor's size no longer matches any section combination
-  await assert.rejects(() => openQnat(bytesSource(bytes.subarray(0, bytes.length - 1))), FormatError);
+  await assert.rejects(
+    () => openQnat(bytesSource(bytes.subarray(0, bytes.length - 1))),
+    FormatError,
+  );
   // flags set while the metadata length is 0
   const flagged = bytes.slice();
   flagged[8] = 1;

@@ -12,6 +12,7 @@ import { type ByteSource, openSource, type TensorInfo } from "@quantx/core";
 import { FieldCursor } from "./cursor.ts";
 import { decodeQnatNf4 } from "./decode.ts";
 import {
+  qloraRsDataLayout,
   QNAT_COMPUTE_DTYPES,
   QNAT_FLAG_DOUBLE_QUANT,
   QNAT_FLAG_ZERO_POINTS,
@@ -25,7 +26,6 @@ import {
   qnatElementCount,
   type QnatMetadata,
   type QnatSection,
-  qloraRsDataLayout,
 } from "./format.ts";
 import { dequantizeQnatScales } from "./scales.ts";
 
@@ -211,7 +211,9 @@ async function parse(src: ByteSource): Promise<QnatFile> {
     names.add(name);
     const rankAt = c.pos;
     const rank = await c.u32(`tensor "${name}" rank`);
-    if (rank > QNAT_MAX_RANK) c.fail(`tensor "${name}" has rank ${rank} (max ${QNAT_MAX_RANK})`, rankAt);
+    if (rank > QNAT_MAX_RANK) {
+      c.fail(`tensor "${name}" has rank ${rank} (max ${QNAT_MAX_RANK})`, rankAt);
+    }
     const shape: number[] = [];
     for (let d = 0; d < rank; d++) shape.push(await c.u64(`tensor "${name}" dimension ${d}`));
     const elements = qnatElementCount(shape);

@@ -51,7 +51,11 @@ function inputs(): QnatTensorInput[] {
 
 async function writeBytes(flags: number, tensors = inputs()): Promise<Uint8Array> {
   const sink = memorySink("rt.qnat");
-  await writeQnat(sink, { modelName: "tiny-ü", modelType: "llama", computeDtype: "bf16", flags }, tensors);
+  await writeQnat(
+    sink,
+    { modelName: "tiny-ü", modelType: "llama", computeDtype: "bf16", flags },
+    tensors,
+  );
   return sink.bytes();
 }
 
@@ -65,7 +69,11 @@ for (const flags of [0, 1, 2, 3]) {
     const file = await openQnat(bytesSource(bytes, "rt.qnat"));
     assert.equal(file.header.flags, flags);
     assert.equal(file.header.legacy, false);
-    assert.deepEqual(file.metadata, { modelName: "tiny-ü", modelType: "llama", computeDtype: "bf16" });
+    assert.deepEqual(file.metadata, {
+      modelName: "tiny-ü",
+      modelType: "llama",
+      computeDtype: "bf16",
+    });
     const dv = new DataView(bytes.buffer);
     assert.equal(Number(dv.getBigUint64(12, true)), 4 + 7 + 4 + 5 + 1, "real metadata length");
     const zp = (flags & QNAT_FLAG_ZERO_POINTS) !== 0;
@@ -127,7 +135,9 @@ for (const flags of [0, 1, 2, 3]) {
             `${input.name}[${i}]: ${out[i]} vs ${src[i]} (tol ${tol})`,
           );
           const code = i & 1 ? raw.codes![i >> 1] >> 4 : raw.codes![i >> 1] & 15;
-          const want = Math.fround(Math.fround(NF4_CODEBOOK[code] + raw.zeroPoints![b]) * scales[b]);
+          const want = Math.fround(
+            Math.fround(NF4_CODEBOOK[code] + raw.zeroPoints![b]) * scales[b],
+          );
           assert.equal(out[i], want, `${input.name}[${i}] formula`);
         }
         if (input.name === "constants" && !dq) {
@@ -142,7 +152,11 @@ for (const flags of [0, 1, 2, 3]) {
         const a = Math.floor(r() * src.length);
         const n = Math.floor(r() * (src.length - a + 1));
         const part = await file.readF32(input.name, a, n);
-        assert.deepEqual(f32Bits(part), f32Bits(out.subarray(a, a + n)), `${input.name} [${a}, +${n})`);
+        assert.deepEqual(
+          f32Bits(part),
+          f32Bits(out.subarray(a, a + n)),
+          `${input.name} [${a}, +${n})`,
+        );
       }
     }
     await file.close();
@@ -221,8 +235,9 @@ Deno.test("qnat double-quantized scales follow the documented scheme", () => {
   scales[299] = 0;
   const { quantized, factors } = quantizeQnatScales(scales);
   assert.equal(factors.length, 2);
-  assert.equal(factors[0], Math.fround(25.5 / 255));
-  assert.equal(factors[1], Math.fround(4.3 / 255)); // max of blocks 256..299 = 43/10
+  assert.equal(factors[0], Math.fround(Math.fround(25.5) / 255));
+  // blocks 256..298 hold 0 .. 4.2 (299 was zeroed): the group's max is 42/10
+  assert.equal(factors[1], Math.fround(Math.fround(4.2) / 255));
   assert.equal(quantized[255], 255);
   assert.equal(quantized[0], 0);
   assert.equal(quantized[1], 1); // 0.1 / 0.1
@@ -239,7 +254,10 @@ Deno.test("qnat double-quantized scales follow the documented scheme", () => {
 Deno.test("qnat writer rejects bad plans and bad data", async () => {
   const sink = () => memorySink();
   assert.throws(() => new QnatWriter(sink(), { flags: 4 }, []), RangeError);
-  assert.throws(() => new QnatWriter(sink(), {}, [{ name: "a", shape: [64], blockSize: 63 }]), RangeError);
+  assert.throws(
+    () => new QnatWriter(sink(), {}, [{ name: "a", shape: [64], blockSize: 63 }]),
+    RangeError,
+  );
   assert.throws(
     () =>
       new QnatWriter(sink(), {}, [
@@ -248,7 +266,10 @@ Deno.test("qnat writer rejects bad plans and bad data", async () => {
       ]),
     RangeError,
   );
-  assert.throws(() => new QnatWriter(sink(), {}, [{ name: "a", shape: [-1], blockSize: 0 }]), RangeError);
+  assert.throws(
+    () => new QnatWriter(sink(), {}, [{ name: "a", shape: [-1], blockSize: 0 }]),
+    RangeError,
+  );
   const w = new QnatWriter(sink(), {}, [{ name: "a", shape: [256], blockSize: 64 }]);
   await assert.rejects(() => w.writeTensorData(new Float32Array(64)), Error); // header first
   await w.writeHeader();

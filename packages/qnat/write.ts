@@ -16,9 +16,9 @@ import {
   QNAT_MAGIC,
   QNAT_MAX_RANK,
   QNAT_VERSION,
+  qnatBlockCount,
   type QnatComputeDtype,
   type QnatDataLayout,
-  qnatBlockCount,
   qnatDataLayout,
   qnatElementCount,
   qnatMetadataSize,
@@ -160,7 +160,9 @@ export class QnatWriter {
       const elements = qnatElementCount(t.shape);
       if (Number.isNaN(elements)) throw new RangeError(`qnat: tensor "${t.name}" is too large`);
       const blockCount = qnatBlockCount(elements, t.blockSize);
-      if (blockCount > MAX_U32) throw new RangeError(`qnat: tensor "${t.name}" has too many blocks`);
+      if (blockCount > MAX_U32) {
+        throw new RangeError(`qnat: tensor "${t.name}" has too many blocks`);
+      }
       const layout = qnatDataLayout(offset, elements, t.blockSize, blockCount, flags);
       const planned = { name: t.name, shape: [...t.shape], blockSize: t.blockSize };
       const out = { ...planned, elements, blockCount, offset, layout };
@@ -231,7 +233,9 @@ export class QnatWriter {
     if (!t) throw new RangeError("qnat: all tensors are already complete");
     const left = t.elements - this.#done;
     if (values.length > left) {
-      throw new RangeError(`qnat: tensor "${t.name}" needs ${left} more values, got ${values.length}`);
+      throw new RangeError(
+        `qnat: tensor "${t.name}" needs ${left} more values, got ${values.length}`,
+      );
     }
     if (t.blockSize === 0) {
       await this.#sink.write(f32LeBytes(values));
