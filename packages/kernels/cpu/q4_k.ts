@@ -12,6 +12,7 @@ import {
   nearestInt,
   QK_K,
 } from "./kquant_common.ts";
+import { wasmQuantizeQ4_K } from "./kquants_wasm.ts";
 
 const fr = Math.fround;
 const TYPE_SIZE = 144;
@@ -22,9 +23,25 @@ const W = new Float32Array(32);
 const SCALES = new Float32Array(8);
 const MINS = new Float32Array(8);
 
-/** Quantize `src` (a multiple of 256 values) to Q4_K blocks in `dst` (144 bytes per block). */
+/**
+ * Quantize `src` (a multiple of 256 values) to Q4_K blocks in `dst` (144 bytes per block), with
+ * the WebAssembly fast path when available (same bytes as {@link quantizeQ4_KRef}).
+ */
 export function quantizeQ4_K(src: Float32Array, dst: Uint8Array): void {
   const nb = checkKQuantArgs("quantizeQ4_K", src.length, dst.length, TYPE_SIZE, true);
+  if (!wasmQuantizeQ4_K(src, dst, nb)) quantizeBlocks(src, dst, nb);
+}
+
+/** The JS reference of {@link quantizeQ4_K}, used where WebAssembly (with SIMD128) is unavailable. */
+export function quantizeQ4_KRef(src: Float32Array, dst: Uint8Array): void {
+  quantizeBlocks(
+    src,
+    dst,
+    checkKQuantArgs("quantizeQ4_K", src.length, dst.length, TYPE_SIZE, true),
+  );
+}
+
+function quantizeBlocks(src: Float32Array, dst: Uint8Array, nb: number): void {
   for (let i = 0; i < nb; i++) {
     const xb = i * QK_K, yb = i * TYPE_SIZE;
     let maxScale = 0, maxMin = 0;

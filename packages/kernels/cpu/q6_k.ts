@@ -6,6 +6,7 @@
  */
 import { FP16_TABLE, fp32ToFp16 } from "./half.ts";
 import { checkKQuantArgs, GROUP_MAX_EPS, makeQxQuants, nearestInt, QK_K } from "./kquant_common.ts";
+import { wasmQuantizeQ6_K } from "./kquants_wasm.ts";
 
 const fr = Math.fround;
 const TYPE_SIZE = 210;
@@ -13,9 +14,25 @@ const TYPE_SIZE = 210;
 const L = new Uint8Array(QK_K);
 const SCALES = new Float32Array(16);
 
-/** Quantize `src` (a multiple of 256 values) to Q6_K blocks in `dst` (210 bytes per block). */
+/**
+ * Quantize `src` (a multiple of 256 values) to Q6_K blocks in `dst` (210 bytes per block), with
+ * the WebAssembly fast path when available (same bytes as {@link quantizeQ6_KRef}).
+ */
 export function quantizeQ6_K(src: Float32Array, dst: Uint8Array): void {
   const nb = checkKQuantArgs("quantizeQ6_K", src.length, dst.length, TYPE_SIZE, true);
+  if (!wasmQuantizeQ6_K(src, dst, nb)) quantizeBlocks(src, dst, nb);
+}
+
+/** The JS reference of {@link quantizeQ6_K}, used where WebAssembly (with SIMD128) is unavailable. */
+export function quantizeQ6_KRef(src: Float32Array, dst: Uint8Array): void {
+  quantizeBlocks(
+    src,
+    dst,
+    checkKQuantArgs("quantizeQ6_K", src.length, dst.length, TYPE_SIZE, true),
+  );
+}
+
+function quantizeBlocks(src: Float32Array, dst: Uint8Array, nb: number): void {
   const bits = new Int32Array(src.buffer, src.byteOffset, src.length);
   for (let i = 0; i < nb; i++) {
     const xb = i * QK_K, yb = i * TYPE_SIZE;
