@@ -69,7 +69,14 @@ interface Run {
 
 async function run(args: string[]): Promise<Run> {
   const cmd = new Deno.Command("/usr/bin/time", {
-    args: ["-v", Deno.execPath(), "run", "-A", join(import.meta.dirname!, "../packages/cli/main.ts"), ...args],
+    args: [
+      "-v",
+      Deno.execPath(),
+      "run",
+      "-A",
+      join(import.meta.dirname!, "../packages/cli/main.ts"),
+      ...args,
+    ],
     stdout: "piped",
     stderr: "piped",
   });
@@ -83,8 +90,16 @@ async function run(args: string[]): Promise<Run> {
 }
 
 const models = [
-  { path: join(values.dir!, `synthetic-${gb}gb-f32.safetensors`), dtype: "F32" as const, bytes: gb * 1e9 },
-  { path: join(values.dir!, `synthetic-${gb / 2}gb-bf16.safetensors`), dtype: "BF16" as const, bytes: (gb / 2) * 1e9 },
+  {
+    path: join(values.dir!, `synthetic-${gb}gb-f32.safetensors`),
+    dtype: "F32" as const,
+    bytes: gb * 1e9,
+  },
+  {
+    path: join(values.dir!, `synthetic-${gb / 2}gb-bf16.safetensors`),
+    dtype: "BF16" as const,
+    bytes: (gb / 2) * 1e9,
+  },
 ];
 console.log(`cores: ${navigator.hardwareConcurrency}`);
 console.log("input                              type   threads  seconds  MB/s in   peak RSS MB");
@@ -96,20 +111,32 @@ for (const m of models) {
     const threadCounts = values.threads ? [0, 1] : [0];
     const times: number[] = [];
     for (const threads of threadCounts) {
-      const args = ["quantize", m.path, "-o", out, "--type", type, "--force", "--no-card", "--quiet"];
+      const args = [
+        "quantize",
+        m.path,
+        "-o",
+        out,
+        "--type",
+        type,
+        "--force",
+        "--no-card",
+        "--quiet",
+      ];
       if (threads) args.push("--threads", String(threads));
       const r = await run(args);
       times.push(r.seconds);
       console.log(
         `${m.path.split("/").pop()!.padEnd(34)} ${type.padEnd(6)} ${
           String(threads || navigator.hardwareConcurrency).padStart(7)
-        }  ${r.seconds.toFixed(1).padStart(7)}  ${(size / 1e6 / r.seconds).toFixed(0).padStart(7)}  ${
-          r.peakMb.toFixed(0).padStart(11)
-        }`,
+        }  ${r.seconds.toFixed(1).padStart(7)}  ${
+          (size / 1e6 / r.seconds).toFixed(0).padStart(7)
+        }  ${r.peakMb.toFixed(0).padStart(11)}`,
       );
       await Deno.remove(out).catch(() => {});
     }
-    if (times.length === 2) console.log(`  speed-up over --threads 1: ${(times[1] / times[0]).toFixed(2)}x`);
+    if (times.length === 2) {
+      console.log(`  speed-up over --threads 1: ${(times[1] / times[0]).toFixed(2)}x`);
+    }
   }
   if (!values.keep) await Deno.remove(m.path);
 }

@@ -88,7 +88,9 @@ try {
       }`,
     );
   }
-  console.log(`\nEach file was read back with @quantx/gguf and compared to the input tensor by tensor.`);
+  console.log(
+    `\nEach file was read back with @quantx/gguf and compared to the input tensor by tensor.`,
+  );
 } finally {
   await Deno.remove(dir, { recursive: true });
 }

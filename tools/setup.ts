@@ -37,7 +37,7 @@ if (missing.length > 0) {
   if (!existsSync(join(prefix, "package.json"))) {
     Deno.writeTextFileSync(join(prefix, "package.json"), '{ "private": true }\n');
   }
-    // --omit=optional skips node-llama-cpp's ~700 MB of GPU builds (linux-x64, the CPU build, is
+  // --omit=optional skips node-llama-cpp's ~700 MB of GPU builds (linux-x64, the CPU build, is
   // listed above); --ignore-scripts keeps its postinstall from trying to download or compile.
   const flags = ["--save-exact", "--no-audit", "--no-fund", "--omit=optional", "--ignore-scripts"];
   execFileSync("npm", ["install", ...flags, "--prefix", prefix, ...specs], {

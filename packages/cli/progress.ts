@@ -32,7 +32,8 @@ export function progressLine(e: ProgressEvent, elapsed: number, width = 100): st
   const eta = rate > 0 ? (e.bytesTotal - e.bytesDone) / rate : NaN;
   const pct = e.bytesTotal ? Math.min(100, (100 * e.bytesDone) / e.bytesTotal) : 0;
   const n = String(e.tensorCount);
-  const head = `[${String(e.tensorIndex + 1).padStart(n.length)}/${n}] ${pct.toFixed(0).padStart(3)}% ` +
+  const head =
+    `[${String(e.tensorIndex + 1).padStart(n.length)}/${n}] ${pct.toFixed(0).padStart(3)}% ` +
     `${formatBytes(e.bytesDone)}/${formatBytes(e.bytesTotal)} ` +
     `${(rate / 1e6).toFixed(0)} MB/s ETA ${formatDuration(eta)} `;
   const room = Math.max(0, width - head.length);

@@ -8,6 +8,7 @@ export function table(header: string[], rows: string[][], right: boolean[] = [])
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) =>
     "  " + cells.map((c, i) => right[i] ? c.padStart(widths[i]) : c.padEnd(widths[i])).join("  ")
-      .trimEnd() + "\n";
+      .trimEnd() +
+    "\n";
   return line(header) + rows.map(line).join("");
 }

@@ -13,6 +13,9 @@ import type { GgufPlan } from "./gguf_plan.ts";
 import { ErrorStats } from "./stats.ts";
 import type { Weights } from "./weights.ts";
 
+/** Chunks being quantized at once (one more is being read meanwhile). */
+const IN_FLIGHT = 2;
+
 /** Bytes per read when a tensor is copied unchanged. */
 const COPY_CHUNK = 16 << 20;
 
@@ -42,7 +45,20 @@ export async function writeGgufModel(
       bytesDone,
       bytesTotal,
     });
+  // Chunks are quantized while the next ones are read: up to IN_FLIGHT results wait, in order.
+  const inFlight: { job: ReturnType<Kernels["quantize"]>; index: number; name: string }[] = [];
+  const writeOldest = async () => {
+    const { job, index, name } = inFlight.shift()!;
+    const { bytes, stats } = await job;
+    if (stats) total.merge(stats);
+    await writer.writeTensorData(bytes);
+    bytesDone += bytes.byteLength;
+    report(index, name);
+  };
   for (const [i, entry] of plan.entries.entries()) {
+    if (inFlight.length && (plan.inline.has(entry.name) || plan.copies.has(entry.name))) {
+      while (inFlight.length) await writeOldest();
+    }
     const inline = plan.inline.get(entry.name);
     if (inline) {
       const bytes = (await kernels.quantize(entry.type as QuantType, inline, entry.shape[0], false))
@@ -74,13 +90,13 @@ export async function writeGgufModel(
       })
     ) {
       const values = transform ? transform.apply(chunk.data, chunk.row, chunk.rows) : chunk.data;
-      const { bytes, stats } = await kernels.quantize(type, values, entry.shape[0], quantized);
-      if (stats) total.merge(stats);
-      await writer.writeTensorData(bytes);
-      bytesDone += bytes.byteLength;
-      report(i, entry.name);
+      const job = kernels.quantize(type, values, entry.shape[0], quantized);
+      job.catch(() => {}); // awaited below, in order; never an unhandled rejection meanwhile
+      inFlight.push({ job, index: i, name: entry.name });
+      if (inFlight.length >= IN_FLIGHT) await writeOldest();
     }
   }
+  while (inFlight.length) await writeOldest();
   await writer.finish();
   return total;
 }

@@ -20,7 +20,13 @@ export async function runDiff(args: string[], io: Io): Promise<number> {
   });
   bar.clear();
   if (flags.json) {
-    io.out(JSON.stringify(report, (_k, v) => Number.isFinite(v) || typeof v !== "number" ? v : String(v), 2) + "\n");
+    io.out(
+      JSON.stringify(
+        report,
+        (_k, v) => Number.isFinite(v) || typeof v !== "number" ? v : String(v),
+        2,
+      ) + "\n",
+    );
     return 0;
   }
   const snr = (x: number) => Number.isFinite(x) ? x.toFixed(2) : "exact";

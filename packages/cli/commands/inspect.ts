@@ -36,7 +36,9 @@ export async function runInspect(args: string[], io: Io): Promise<number> {
   const meta = Object.entries(report.metadata);
   if (meta.length) {
     io.out("\nmetadata:\n");
-    for (const [k, v] of meta) io.out(`  ${k} = ${typeof v === "string" ? v : JSON.stringify(v)}\n`);
+    for (const [k, v] of meta) {
+      io.out(`  ${k} = ${typeof v === "string" ? v : JSON.stringify(v)}\n`);
+    }
   }
   io.out("\ntensors:\n");
   io.out(table(

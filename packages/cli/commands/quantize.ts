@@ -6,8 +6,8 @@ import {
   outputFormat,
   type Plan,
   planQuantize,
-  type QuantizeOptions,
   quantizeModel,
+  type QuantizeOptions,
   type TensorTypeOverride,
   typeNameProblems,
 } from "@quantx/pipeline";
@@ -32,7 +32,11 @@ export async function runQuantize(args: string[], io: Io): Promise<number> {
   const options: QuantizeOptions = {
     to: oneOf("to", flags.to as string | undefined, ["gguf", "bnb", "qnat"] as const),
     type: flags.type as string | undefined,
-    backend: oneOf("backend", flags.backend as string | undefined, ["cpu", "webgpu", "auto"] as const),
+    backend: oneOf(
+      "backend",
+      flags.backend as string | undefined,
+      ["cpu", "webgpu", "auto"] as const,
+    ),
     threads: intFlag("threads", flags.threads as string | undefined),
     force: flags.force === true,
     card: flags["no-card"] ? false : flags.card as string | undefined,
@@ -80,9 +84,7 @@ export async function runQuantize(args: string[], io: Io): Promise<number> {
       `wrote ${result.output} (${formatBytes(result.bytes)}, ${
         result.bitsPerWeight.toFixed(2)
       } bits/weight) in ${result.seconds.toFixed(1)} s`,
-      `tensors: ${
-        Object.entries(result.typeCounts).map(([t, n]) => `${t}: ${n}`).join(", ")
-      }`,
+      `tensors: ${Object.entries(result.typeCounts).map(([t, n]) => `${t}: ${n}`).join(", ")}`,
       `error: rmse ${e.rmse.toExponential(3)}, max |err| ${e.maxAbsError.toExponential(3)}, ` +
       `cosine ${e.cosine.toFixed(6)}, SNR ${
         Number.isFinite(e.snrDb) ? e.snrDb.toFixed(2) + " dB" : "exact"
@@ -122,5 +124,7 @@ export function renderPlan(plan: Plan): string {
     plan.architecture ? `, ${plan.architecture}` : ""
   })\n` +
     table(["tensor", "shape", "type", "bytes"], rows, [false, false, false, true]) +
-    `total: ${plan.entries.length} tensors, ${formatBytes(plan.totalBytes)} (${plan.totalBytes} bytes)\n`;
+    `total: ${plan.entries.length} tensors, ${
+      formatBytes(plan.totalBytes)
+    } (${plan.totalBytes} bytes)\n`;
 }

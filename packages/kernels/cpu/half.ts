@@ -28,7 +28,9 @@ export function fp32ToFp16(x: number): number {
   const sign = (w >>> 16) & 0x8000;
   if (shl1w > 0xff000000) return sign | 0x7e00;
   // base = (|f| * 2^112) * 2^-110, in float32
-  f32[0] = Math.fround(Math.fround(Math.abs(f32[0]) * 5.192296858534828e33) * 7.703719777548943e-34);
+  f32[0] = Math.fround(
+    Math.fround(Math.abs(f32[0]) * 5.192296858534828e33) * 7.703719777548943e-34,
+  );
   const base = f32[0];
   let bias = shl1w & 0xff000000;
   if (bias >>> 0 < 0x71000000) bias = 0x71000000;
