@@ -3,8 +3,6 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { FormatError } from "@quantx/core";
-// @ts-types="../../../.cache/npm/node_modules/@lenml/tokenizers/dist/main.d.ts"
-import { TokenizerLoader } from "../../../.cache/npm/node_modules/@lenml/tokenizers/dist/main.mjs";
 import { ARCHITECTURES } from "./arch.ts";
 import {
   convertTokenizer,
@@ -16,6 +14,9 @@ import {
 } from "./tokenizer.ts";
 
 const NM = new URL("../../../.cache/npm/node_modules/@lenml/", import.meta.url);
+// The reference tokenizer, installed by `deno task setup` (loaded at run time, so that type
+// checking does not need the npm cache).
+const { TokenizerLoader } = await import(new URL("tokenizers/dist/main.mjs", NM).href);
 type Json = Record<string, unknown>;
 
 async function files(name: string): Promise<{ tokenizerJson: Json; tokenizerConfig: Json }> {
