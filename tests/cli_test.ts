@@ -232,37 +232,46 @@ Deno.test("bad inputs: one-line message, right exit code, nothing left behind", 
   }
 });
 
-Deno.test("SIGINT during quantize exits 130 and removes the partial file", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "quantx-sigint-" });
-  try {
-    const input = join(dir, "big.safetensors");
-    const big = Array.from({ length: 16 }, (_, i) => ({
-      name: `w${i}.weight`,
-      shape: [1024, 1024],
-      values: gaussian(1024 * 1024, 100 + i, 0.02),
-    }));
-    await writeTestSafetensors(input, big);
-    const out = join(dir, "out.gguf");
-    const { CLI } = await import("./support/cli.ts");
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", CLI, "quantize", input, "-o", out, "--type", "q4_k", "--threads", "1"],
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    // Wait until the partial file exists, then interrupt.
-    for (let i = 0; i < 600; i++) {
-      if ((await listDir(dir)).includes("out.gguf.partial")) break;
-      await new Promise((r) => setTimeout(r, 50));
+for (
+  const [signal, code, word] of [["SIGINT", 130, "interrupted"], [
+    "SIGTERM",
+    143,
+    "terminated",
+  ]] as const
+) {
+  Deno.test(`${signal} during quantize exits ${code} and removes the partial file`, async () => {
+    const dir = await Deno.makeTempDir({ prefix: "quantx-signal-" });
+    try {
+      const input = join(dir, "big.safetensors");
+      const big = Array.from({ length: 16 }, (_, i) => ({
+        name: `w${i}.weight`,
+        shape: [1024, 1024],
+        values: gaussian(1024 * 1024, 100 + i, 0.02),
+      }));
+      await writeTestSafetensors(input, big);
+      const out = join(dir, "out.gguf");
+      const { CLI } = await import("./support/cli.ts");
+      // q2_k on one thread is the slowest type: the job lasts seconds, well past the signal.
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", CLI, "quantize", input, "-o", out, "--type", "q2_k", "--threads", "1"],
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      // Wait until the partial file exists, then signal.
+      for (let i = 0; i < 600; i++) {
+        if ((await listDir(dir)).includes("out.gguf.partial")) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      child.kill(signal);
+      const status = await child.output();
+      assert.equal(status.code, code, new TextDecoder().decode(status.stderr));
+      assert.match(new TextDecoder().decode(status.stderr), new RegExp(word));
+      assert.deepEqual(await listDir(dir), ["big.safetensors"]);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
     }
-    child.kill("SIGINT");
-    const status = await child.output();
-    assert.equal(status.code, 130, new TextDecoder().decode(status.stderr));
-    assert.match(new TextDecoder().decode(status.stderr), /interrupted/);
-    assert.deepEqual(await listDir(dir), ["big.safetensors"]);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  });
+}
 
 Deno.test("inspect, verify, diff and dequantize", async (t) => {
   const { dir, input } = await fixture();

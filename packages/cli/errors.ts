@@ -13,6 +13,8 @@ export const ExitCode = {
   usage: 2,
   /** Interrupted by SIGINT. */
   interrupted: 130,
+  /** Terminated by SIGTERM. */
+  terminated: 143,
 } as const;
 
 /** Bad command-line usage (exit code 2). */

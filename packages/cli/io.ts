@@ -5,6 +5,9 @@
  */
 import { ProgressBar } from "./progress.ts";
 
+/** The abort reason's message when SIGTERM (not SIGINT) stopped the command. */
+export const TERMINATED = "terminated";
+
 /** Streams and signals a command uses. */
 export interface Io {
   /** Write to stdout. */
@@ -13,7 +16,7 @@ export interface Io {
   err(text: string): void;
   /** Whether stderr is a terminal (progress is drawn only then). */
   stderrIsTerminal: boolean;
-  /** Aborted on SIGINT. */
+  /** Aborted on SIGINT (reason `interrupted`) or SIGTERM (reason {@link TERMINATED}). */
   signal: AbortSignal;
   /** Make a progress bar (disabled when `quiet` or stderr is not a terminal). */
   progress(quiet: boolean): ProgressBar;
@@ -32,8 +35,10 @@ export function systemIo(): Io {
   };
   let bar: ProgressBar | undefined;
   const onSigint = () => controller.abort(new Error("interrupted"));
+  const onSigterm = () => controller.abort(new Error(TERMINATED));
   try {
     Deno.addSignalListener("SIGINT", onSigint);
+    Deno.addSignalListener("SIGTERM", onSigterm);
   } catch {
     // Signals are unavailable on some platforms; Ctrl+C then ends the process directly.
   }

@@ -17,7 +17,7 @@
 import { FormatError } from "@quantx/core";
 import { type Command, COMMANDS } from "./args.ts";
 import { ExitCode, UsageError } from "./errors.ts";
-import { type Io, systemIo } from "./io.ts";
+import { type Io, systemIo, TERMINATED } from "./io.ts";
 import { runInspect } from "./commands/inspect.ts";
 import { runQuantize } from "./commands/quantize.ts";
 import { runDequantize } from "./commands/dequantize.ts";
@@ -45,7 +45,7 @@ Inputs: .safetensors, *.safetensors.index.json, a Hugging Face folder, .gguf, a 
 4-bit checkpoint, .qnat.
 GGUF types: f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q2_k q3_k q4_k q5_k q6_k iq4_nl iq4_xs, or a
 llama-quantize file type: q2_k q3_k_s q3_k_m q3_k_l q4_k_s q4_k_m q5_k_s q5_k_m q6_k.
-Exit codes: 0 done, 1 failed, 2 bad usage, 130 interrupted.
+Exit codes: 0 done, 1 failed, 2 bad usage, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 `;
 
 const RUNNERS: Record<Command, (args: string[], io: Io) => Promise<number>> = {
@@ -80,8 +80,9 @@ export async function main(args: string[], io: Io = systemIo()): Promise<number>
       return ExitCode.usage;
     }
     if (io.signal.aborted) {
-      io.err(`quantx ${command}: interrupted\n`);
-      return ExitCode.interrupted;
+      const terminated = (io.signal.reason as Error | undefined)?.message === TERMINATED;
+      io.err(`quantx ${command}: ${terminated ? "terminated" : "interrupted"}\n`);
+      return terminated ? ExitCode.terminated : ExitCode.interrupted;
     }
     const message = e instanceof FormatError || e instanceof Error ? e.message : String(e);
     io.err(`quantx ${command}: error: ${message}\n`);

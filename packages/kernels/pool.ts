@@ -72,6 +72,9 @@ export type PoolReply =
 /** Values of per-row statistics kept by {@link runPoolTask}: see {@link QuantErrorStats}. */
 const STAT_FIELDS = 6; // sumSq, sumSqRef, dot, sumSqOut, maxAbs, nonFinite
 
+/** Reused buffer for decoding in `stats` tasks (tasks run one at a time per thread). */
+let decodeScratch = new Float32Array(0);
+
 /** Runs one task on this thread (used by the worker and by the pool's inline path). */
 export function runPoolTask(task: PoolTask): { out: ArrayBuffer; rowStats?: ArrayBuffer } {
   if (task.op === "dequantize") {
@@ -83,7 +86,8 @@ export function runPoolTask(task: PoolTask): { out: ArrayBuffer; rowStats?: Arra
   const bytes = new Uint8Array(rowSize(task.type, task.count));
   quantizeInto(task.type, src, bytes);
   if (task.op === "quantize") return { out: bytes.buffer };
-  const back = new Float32Array(task.count);
+  if (decodeScratch.length < task.count) decodeScratch = new Float32Array(task.count);
+  const back = decodeScratch.subarray(0, task.count);
   dequantizeInto(task.type, bytes, back);
   return { out: bytes.buffer, rowStats: rowStats(src, back, task.rowLength).buffer };
 }
@@ -106,7 +110,13 @@ function rowStats(x: Float32Array, y: Float32Array, rowLength: number): Float64A
       sumSqOut += b * b;
       if (Math.abs(d) > maxAbs) maxAbs = Math.abs(d);
     }
-    out.set([sumSq, sumSqRef, dot, sumSqOut, maxAbs, nonFinite], r * STAT_FIELDS);
+    const o = r * STAT_FIELDS;
+    out[o] = sumSq;
+    out[o + 1] = sumSqRef;
+    out[o + 2] = dot;
+    out[o + 3] = sumSqOut;
+    out[o + 4] = maxAbs;
+    out[o + 5] = nonFinite;
   }
   return out;
 }
@@ -212,6 +222,42 @@ export class WorkerPool {
     rowLength: number,
   ): Promise<QuantizedWithStats> {
     return this.#quantize(type, src, rowLength, true) as Promise<QuantizedWithStats>;
+  }
+
+  /**
+   * Quantizes all of `src` (whole rows of `rowLength`) on ONE worker, with the error statistics
+   * when `withStats`; concurrent calls spread over the workers, so a caller streaming chunks keeps
+   * every worker busy without splitting each chunk. `src`'s buffer is transferred (and detached)
+   * when `src` spans it exactly; otherwise it is copied. Runs inline with one thread.
+   */
+  async quantizeOnOneWorker(
+    type: QuantType,
+    src: Float32Array,
+    rowLength: number,
+    withStats = false,
+  ): Promise<{ bytes: Uint8Array; stats?: QuantErrorStats }> {
+    this.#checkOpen();
+    const canWork = typeof (globalThis as { Worker?: unknown }).Worker === "function";
+    if (!canWork || this.threads <= 1) return this.#quantize(type, src, rowLength, withStats);
+    const t = ggmlType(type);
+    if (!(src instanceof Float32Array)) throw new TypeError("quantize: src must be a Float32Array");
+    checkLength(src.length, rowLength, "quantize");
+    const owns = src.byteOffset === 0 && src.byteLength === src.buffer.byteLength &&
+      src.buffer instanceof ArrayBuffer;
+    const count = src.length; // before the transfer detaches src
+    const reply = await this.#submit({
+      id: 0,
+      op: withStats ? "stats" : "quantize",
+      type: t.name,
+      rowLength,
+      count,
+      data: owns ? src.buffer as ArrayBuffer : src.slice().buffer,
+    });
+    const bytes = new Uint8Array(reply.out);
+    if (!withStats) return { bytes };
+    const stats = emptyStats(count);
+    addRows(stats, new Float64Array(reply.rowStats!));
+    return { bytes, stats };
   }
 
   /**

@@ -139,3 +139,24 @@ Deno.test("WorkerPool: close() rejects pending and later calls and terminates wo
   pool.close(); // twice is fine
   assert.throws(() => new WorkerPool(0), RangeError);
 });
+
+Deno.test("WorkerPool.quantizeOnOneWorker: same bytes and stats as quantizeWithStats, transfers", async () => {
+  const pool = new WorkerPool(2);
+  try {
+    const src = new Float32Array(64 * 256).map((_, i) => Math.sin(i * 0.37) * (1 + (i % 7)));
+    const want = await pool.quantizeWithStats("q4_k", src.slice(), 256);
+    const owned = src.slice();
+    const got = await pool.quantizeOnOneWorker("q4_k", owned, 256, true);
+    assert.deepEqual(got.bytes, want.bytes);
+    assert.deepEqual(got.stats, want.stats);
+    assert.equal(owned.length, 0, "an exactly-spanning buffer is transferred");
+    const view = new Float32Array(src.length + 8).subarray(4, 4 + src.length);
+    view.set(src);
+    const copied = await pool.quantizeOnOneWorker("q4_k", view, 256);
+    assert.deepEqual(copied.bytes, want.bytes);
+    assert.equal(copied.stats, undefined);
+    assert.equal(view.length, src.length, "a view is copied, not detached");
+  } finally {
+    pool.close();
+  }
+});

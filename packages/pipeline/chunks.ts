@@ -7,7 +7,7 @@ import type { Weights, WeightTensor } from "./weights.ts";
 import { rowLength, tensorElements } from "./weights.ts";
 
 /** Default chunk size in elements (16 MB of float32). */
-export const CHUNK_ELEMENTS = 4 << 20;
+export const CHUNK_ELEMENTS = 1 << 19;
 
 /** One chunk of a tensor: rows `[row, row + rows)`, as float32. */
 export interface Chunk {

@@ -13,9 +13,6 @@ import type { GgufPlan } from "./gguf_plan.ts";
 import { ErrorStats } from "./stats.ts";
 import type { Weights } from "./weights.ts";
 
-/** Chunks being quantized at once (one more is being read meanwhile). */
-const IN_FLIGHT = 2;
-
 /** Bytes per read when a tensor is copied unchanged. */
 const COPY_CHUNK = 16 << 20;
 
@@ -45,7 +42,8 @@ export async function writeGgufModel(
       bytesDone,
       bytesTotal,
     });
-  // Chunks are quantized while the next ones are read: up to IN_FLIGHT results wait, in order.
+  // Chunks are quantized while the next ones are read: one per worker plus one, written in order.
+  const inFlightMax = kernels.parallelism + 1;
   const inFlight: { job: ReturnType<Kernels["quantize"]>; index: number; name: string }[] = [];
   const writeOldest = async () => {
     const { job, index, name } = inFlight.shift()!;
@@ -93,7 +91,7 @@ export async function writeGgufModel(
       const job = kernels.quantize(type, values, entry.shape[0], quantized);
       job.catch(() => {}); // awaited below, in order; never an unhandled rejection meanwhile
       inFlight.push({ job, index: i, name: entry.name });
-      if (inFlight.length >= IN_FLIGHT) await writeOldest();
+      if (inFlight.length >= inFlightMax) await writeOldest();
     }
   }
   while (inFlight.length) await writeOldest();

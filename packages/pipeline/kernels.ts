@@ -14,6 +14,8 @@ import { UserError } from "./user_error.ts";
 export interface Kernels {
   /** Backend in use, for messages (`cpu (2 threads)`, `webgpu (<adapter>)`). */
   readonly description: string;
+  /** How many chunks a job should keep in flight to keep every worker busy. */
+  readonly parallelism: number;
   /**
    * Quantize whole rows of `rowLength` values; with `measure`, also decode the result and
    * return the error against `values`.
@@ -33,10 +35,12 @@ export function cpuKernels(threads: number): Kernels {
   const pool = new WorkerPool(threads);
   return {
     description: `cpu (${threads} thread${threads === 1 ? "" : "s"})`,
+    parallelism: threads,
     async quantize(type, values, rowLength, measure) {
-      if (!measure) return { bytes: await pool.quantize(type, values, rowLength) };
-      const { bytes, stats } = await pool.quantizeWithStats(type, values, rowLength);
-      return { bytes, stats: ErrorStats.fromSums(stats) };
+      // Each chunk goes whole to one worker (its buffer transferred, not copied); the job keeps
+      // `threads` chunks in flight.
+      const { bytes, stats } = await pool.quantizeOnOneWorker(type, values, rowLength, measure);
+      return { bytes, stats: stats && ErrorStats.fromSums(stats) };
     },
     close: () => pool.close(),
   };
@@ -51,6 +55,7 @@ export function webgpuKernels(gpu: WebGpuKernels, cpu: Kernels): Kernels {
   const name = info.description || info.device || info.vendor || "adapter";
   return {
     description: `webgpu (${name}${info.isFallbackAdapter ? ", software" : ""})`,
+    parallelism: Math.max(2, cpu.parallelism),
     async quantize(type, values, rowLength, measure) {
       if (!GPU_TYPES.has(type)) return cpu.quantize(type, values, rowLength, measure);
       const bytes = await gpu.quantize(type as "q4_0" | "q8_0", values);
