@@ -212,3 +212,53 @@ Deno.test("quantize --to bnb writes a transformers folder with tokenizer files",
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("quantize --to bnb --max-shard-size shards with an index, one parameter per shard", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "quantx-bnb-shards-" });
+  try {
+    const hf = join(dir, "hf");
+    await Deno.mkdir(hf);
+    const tensors = Array.from({ length: 4 }, (_, i) => ({
+      name: `model.layers.${i}.mlp.up_proj.weight`,
+      shape: [256, 256],
+      values: gaussian(256 * 256, 40 + i, 0.02),
+      dtype: "BF16" as const,
+    }));
+    await writeTestSafetensors(join(hf, "model.safetensors"), tensors);
+    await Deno.writeTextFile(
+      join(hf, "config.json"),
+      JSON.stringify({ architectures: ["LlamaForCausalLM"], model_type: "llama" }),
+    );
+    const out = join(dir, "bnb");
+    const r = await quantx([
+      "quantize",
+      hf,
+      "--to",
+      "bnb",
+      "-o",
+      out,
+      "--max-shard-size",
+      "40kB",
+      "--no-card",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const files = await listDir(out);
+    assert.ok(files.includes("model.safetensors.index.json"), files.join(" "));
+    const index = JSON.parse(await Deno.readTextFile(join(out, "model.safetensors.index.json")));
+    for (const t of tensors) {
+      const shard = index.weight_map[t.name];
+      for (const suffix of [".absmax", ".quant_map", ".quant_state.bitsandbytes__nf4"]) {
+        assert.equal(index.weight_map[t.name + suffix], shard, t.name + suffix);
+      }
+    }
+    assert.equal(new Set(Object.values(index.weight_map)).size, 4);
+    const back = await quantx(["inspect", out, "--json"]);
+    assert.equal(back.code, 0, back.stderr);
+    assert.equal(JSON.parse(back.stdout).format, "bnb");
+    const bad = await quantx(["quantize", hf, "-o", join(dir, "x.gguf"), "--max-shard-size", "1"]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--max-shard-size applies to bnb output only/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

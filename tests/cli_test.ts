@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { gguf } from "@huggingface/gguf";
 import { openGguf } from "@quantx/gguf";
 import { openSafetensors } from "@quantx/safetensors";
 import { dequantize, type QuantType } from "@quantx/kernels";
@@ -33,7 +34,9 @@ async function fixture(): Promise<{ dir: string; input: string }> {
 Deno.test("quantize: every eligible tensor byte-identical to libggml, others f32", async (t) => {
   const { dir, input } = await fixture();
   try {
-    for (const type of ["q4_0", "q8_0", "q4_k", "q6_k", "iq4_nl", "f16", "bf16"]) {
+    const types = ["f32", "f16", "bf16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0"]
+      .concat(["q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "iq4_nl", "iq4_xs"]);
+    for (const type of types) {
       await t.step(type, async () => {
         const out = join(dir, `m-${type}.gguf`);
         const r = await quantx(["quantize", input, "-o", out, "--type", type, "--no-card"]);
@@ -63,6 +66,12 @@ Deno.test("quantize: every eligible tensor byte-identical to libggml, others f32
         } finally {
           await f.close();
         }
+        // a real client parses it too
+        const parsed = await gguf(out, { allowLocalFile: true });
+        assert.deepEqual(
+          parsed.tensorInfos.map((x) => x.name).sort(),
+          TENSORS.map((x) => x.name).sort(),
+        );
       });
     }
   } finally {

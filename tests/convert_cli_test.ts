@@ -89,3 +89,71 @@ Deno.test("unsupported architecture and file types without one are clear errors"
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("llama-quantize overrides and GGUF requantization through the CLI", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "quantx-overrides-" });
+  const hf = join(GOLDEN, "hf");
+  const types = async (path: string) => {
+    const f = await openGguf(path);
+    try {
+      return Object.fromEntries(f.tensors.map((x) => [x.name, x.typeName]));
+    } finally {
+      await f.close();
+    }
+  };
+  try {
+    await t.step("--pure gives every eligible tensor the base type", async () => {
+      const out = join(dir, "pure.gguf");
+      const r = await quantx([
+        "quantize",
+        hf,
+        "-o",
+        out,
+        "--type",
+        "q4_k_m",
+        "--pure",
+        "--no-card",
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const got = await types(out);
+      for (const [name, type] of Object.entries(got)) {
+        assert.equal(type, name.endsWith("norm.weight") ? "f32" : "q4_k", name);
+      }
+    });
+    await t.step("--tensor-type and --token-embedding-type", async () => {
+      const out = join(dir, "over.gguf");
+      const r = await quantx([
+        "quantize",
+        hf,
+        "-o",
+        out,
+        "--type",
+        "q4_0",
+        "--tensor-type",
+        "ffn_down=q8_0",
+        "--token-embedding-type",
+        "q6_k",
+        "--no-card",
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const got = await types(out);
+      assert.equal(got["blk.0.ffn_down.weight"], "q8_0");
+      assert.equal(got["blk.1.ffn_down.weight"], "q8_0");
+      assert.equal(got["token_embd.weight"], "q6_k");
+      assert.equal(got["blk.0.ffn_up.weight"], "q4_0");
+    });
+    await t.step("a GGUF input is requantized under the same policy", async () => {
+      const out = join(dir, "requant.gguf");
+      const src = join(GOLDEN, "gguf", "q8_0.gguf");
+      const r = await quantx(["quantize", src, "-o", out, "--type", "q4_k_m", "--no-card"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /already quantized \(gguf\)/);
+      const got = await types(out);
+      const golden = await types(join(GOLDEN, "gguf", "q4_k_m.gguf"));
+      assert.deepEqual(got, golden);
+      assert.equal((await verifyGguf(out)).ok, true);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -28,6 +28,7 @@ export const COMMANDS = {
     "tensor-type": { type: "string", multiple: true },
     "double-quant": { type: "boolean" },
     "compute-dtype": { type: "string" },
+    "max-shard-size": { type: "string" },
   },
   dequantize: {
     output: { type: "string", short: "o" },
@@ -85,4 +86,26 @@ export function oneOf<T extends string>(
     throw new UsageError(`--${name} must be one of ${allowed.join(", ")}; got "${value}"`);
   }
   return value as T;
+}
+
+/** Parse a size such as `5GB`, `500MB`, `2GiB` or a byte count (transformers' `max_shard_size`). */
+export function sizeFlag(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const m = /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)?$/i.exec(value.trim());
+  const units: Record<string, number> = {
+    B: 1,
+    KB: 1e3,
+    MB: 1e6,
+    GB: 1e9,
+    TB: 1e12,
+    KIB: 2 ** 10,
+    MIB: 2 ** 20,
+    GIB: 2 ** 30,
+    TIB: 2 ** 40,
+  };
+  const bytes = m ? Math.floor(Number(m[1]) * units[(m[2] ?? "B").toUpperCase()]) : NaN;
+  if (!(bytes >= 1)) {
+    throw new UsageError(`--${name} takes a size such as 5GB, 500MB or 1000000; got "${value}"`);
+  }
+  return bytes;
 }

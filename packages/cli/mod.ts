@@ -36,7 +36,8 @@ Usage:
                   [--threads N] [--dry-run] [--force] [--json] [--quiet]
                   [--pure] [--leave-output-tensor] [--output-tensor-type T]
                   [--token-embedding-type T] [--tensor-type REGEX=T]...
-                  [--double-quant] [--compute-dtype bf16|f16|f32] [--card PATH | --no-card]
+                  [--double-quant] [--compute-dtype bf16|f16|f32] [--max-shard-size 5GB]
+                  [--card PATH | --no-card]
   quantx dequantize <input> -o <out.safetensors> [--dtype f32|f16|bf16] [--force]
   quantx diff <a> <b> [--json]
   quantx verify <file> [--json]

@@ -50,6 +50,9 @@ export function typeNameProblems(format: OutputFormat, options: QuantizeOptions)
   check("output-tensor-type", options.outputTensorType);
   check("token-embedding-type", options.tokenEmbeddingType);
   for (const o of options.tensorTypes ?? []) check("tensor-type", o.type);
+  if (format !== "bnb" && options.maxShardBytes !== undefined) {
+    problems.push("--max-shard-size applies to bnb output only");
+  }
   if (format === "gguf" && (options.doubleQuant || options.computeDtype)) {
     problems.push("--double-quant and --compute-dtype apply to bnb and qnat output only");
   }

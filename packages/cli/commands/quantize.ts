@@ -11,7 +11,7 @@ import {
   type TensorTypeOverride,
   typeNameProblems,
 } from "@quantx/pipeline";
-import { intFlag, oneOf, parseCommand } from "../args.ts";
+import { intFlag, oneOf, parseCommand, sizeFlag } from "../args.ts";
 import { UsageError } from "../errors.ts";
 import type { Io } from "../io.ts";
 import { formatBytes } from "../progress.ts";
@@ -51,6 +51,7 @@ export async function runQuantize(args: string[], io: Io): Promise<number> {
       flags["compute-dtype"] as string | undefined,
       ["bf16", "f16", "f32"] as const,
     ),
+    maxShardBytes: sizeFlag("max-shard-size", flags["max-shard-size"] as string | undefined),
   };
   const problems = typeNameProblems(outputFormat(output, options), options);
   if (problems.length) throw new UsageError(problems.join("; "));
