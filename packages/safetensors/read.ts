@@ -25,6 +25,8 @@ import { brief, isObject, parseJsonBytes, scanMembers, skipWs } from "./json.ts"
 /** Largest header accepted, in bytes (the limit of the reference implementation, 100 MB). */
 export const SAFETENSORS_MAX_HEADER = 100_000_000;
 
+const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /** Bytes read from the source per step of {@link SafetensorsFile.readF32}. */
 export const READ_CHUNK_BYTES: number = 8 << 20;
 
@@ -407,6 +409,19 @@ async function openFromSource(source: ByteSource): Promise<SafetensorsFile> {
         throw badRange(
           `elements [${start}, ${start + n}) are outside tensor ${brief(name)} (${total} elements)`,
         );
+      }
+      if (t.dtype === "F32" && HOST_LE && n > 0 && n * 4 <= READ_CHUNK_BYTES) {
+        // One read; a freshly allocated result (file, Blob, HTTP sources) is used as it is.
+        const bytes = await source.read(t.dataOffset + start * 4, n * 4);
+        if (
+          bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength &&
+          bytes.buffer instanceof ArrayBuffer
+        ) {
+          return new Float32Array(bytes.buffer);
+        }
+        const out = new Float32Array(n);
+        decodeF32Into("F32", bytes, out, 0, n);
+        return out;
       }
       const bits = dtypeBits(t.dtype);
       const out = new Float32Array(n);
