@@ -16,7 +16,7 @@ import {
   planHfToGguf,
   type TokenizerFiles,
 } from "@quantx/gguf";
-import { ggmlType, rowSize } from "@quantx/kernels";
+import { ggmlType, QUANT_TYPES, rowSize } from "@quantx/kernels";
 import type { Plan, PlanEntry, QuantizeOptions } from "./options.ts";
 import { rowLength, tensorElements, type Weights } from "./weights.ts";
 import { UserError } from "./user_error.ts";
@@ -53,24 +53,8 @@ export interface GgufPlan extends Plan {
   copies: Set<string>;
 }
 
-/** ggml types `--type` takes for GGUF output. */
-export const GGUF_TENSOR_TYPES = [
-  "f32",
-  "f16",
-  "bf16",
-  "q4_0",
-  "q4_1",
-  "q5_0",
-  "q5_1",
-  "q8_0",
-  "q2_k",
-  "q3_k",
-  "q4_k",
-  "q5_k",
-  "q6_k",
-  "iq4_nl",
-  "iq4_xs",
-] as const;
+/** ggml types `--type` takes for GGUF output: every type the kernels write. */
+export const GGUF_TENSOR_TYPES: readonly string[] = QUANT_TYPES;
 
 /** Bytes of a tensor of `type` with ggml shape `ne`. */
 export function tensorBytes(type: string, ne: readonly number[]): number {

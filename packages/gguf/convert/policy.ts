@@ -6,6 +6,7 @@
  * `--token-embedding-type` and `--tensor-type REGEX=TYPE`.
  * @module
  */
+import { QUANT_TYPES } from "@quantx/kernels";
 import { QuantxError } from "@quantx/core";
 
 /** A llama.cpp file type (`general.file_type`) QuantX can produce. */
@@ -95,23 +96,7 @@ const GGML: Record<string, { id: number; block: number; quantized: boolean }> = 
 };
 
 /** ggml types a user may ask for in the overrides (the types QuantX's kernels write). */
-export const OVERRIDE_TYPES: readonly string[] = [
-  "f32",
-  "f16",
-  "bf16",
-  "q4_0",
-  "q4_1",
-  "q5_0",
-  "q5_1",
-  "q8_0",
-  "q2_k",
-  "q3_k",
-  "q4_k",
-  "q5_k",
-  "q6_k",
-  "iq4_nl",
-  "iq4_xs",
-];
+export const OVERRIDE_TYPES: readonly string[] = QUANT_TYPES;
 
 /** Block size (elements) of ggml type `type` (lower-case name); undefined when unknown. */
 export function ggmlBlockSize(type: string): number | undefined {
