@@ -370,3 +370,42 @@ Deno.test("--help and usage", async () => {
   const none = await quantx([]);
   assert.equal(none.code, 2);
 });
+
+Deno.test("f16 and bf16 inputs: widened in the workers, byte-identical to libggml, any threads", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "quantx-half-" });
+  try {
+    for (const dtype of ["F16", "BF16"] as const) {
+      const values = gaussian(96 * 512, 77, 0.05);
+      const input = join(dir, `${dtype}.safetensors`);
+      await writeTestSafetensors(input, [{ name: "w.weight", shape: [96, 512], values, dtype }]);
+      // the values as stored, widened back to float32
+      const st = await openSafetensors(input);
+      const widened = await st.readF32("w.weight");
+      await st.close();
+      const want = ggmlQuantize("q4_k", widened, 96);
+      for (const threads of ["1", "2"]) {
+        const out = join(dir, `${dtype}-${threads}.gguf`);
+        const r = await quantx([
+          "quantize",
+          input,
+          "-o",
+          out,
+          "--type",
+          "q4_k",
+          "--threads",
+          threads,
+          "--no-card",
+        ]);
+        assert.equal(r.code, 0, r.stderr);
+        const f = await openGguf(out);
+        try {
+          assert.deepEqual(await f.read(f.tensors[0]), want, `${dtype}, ${threads} threads`);
+        } finally {
+          await f.close();
+        }
+      }
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

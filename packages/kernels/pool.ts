@@ -62,6 +62,16 @@ export interface PoolTask {
   count: number;
   /** float32 values (quantize, stats) or quantized bytes (dequantize). */
   data: ArrayBuffer;
+  /** quantize, stats: `data` holds little-endian f16 or bf16 values to widen first. */
+  input?: "f16" | "bf16";
+}
+
+/** Half-precision values still in their stored bytes (widened to float32 in the worker). */
+export interface RawHalfValues {
+  /** Storage type of `bytes`. */
+  dtype: "f16" | "bf16";
+  /** Little-endian values, 2 bytes each. */
+  bytes: Uint8Array;
 }
 
 /** A worker's reply (internal protocol). */
@@ -82,7 +92,13 @@ export function runPoolTask(task: PoolTask): { out: ArrayBuffer; rowStats?: Arra
     dequantizeInto(task.type, new Uint8Array(task.data), dst);
     return { out: dst.buffer };
   }
-  const src = new Float32Array(task.data, 0, task.count);
+  let src: Float32Array;
+  if (task.input) {
+    src = new Float32Array(task.count);
+    dequantizeInto(task.input, new Uint8Array(task.data, 0, task.count * 2), src);
+  } else {
+    src = new Float32Array(task.data, 0, task.count);
+  }
   const bytes = new Uint8Array(rowSize(task.type, task.count));
   quantizeInto(task.type, src, bytes);
   if (task.op === "quantize") return { out: bytes.buffer };
@@ -227,32 +243,42 @@ export class WorkerPool {
   /**
    * Quantizes all of `src` (whole rows of `rowLength`) on ONE worker, with the error statistics
    * when `withStats`; concurrent calls spread over the workers, so a caller streaming chunks keeps
-   * every worker busy without splitting each chunk. `src`'s buffer is transferred (and detached)
-   * when `src` spans it exactly; otherwise it is copied. Runs inline with one thread.
+   * every worker busy without splitting each chunk. `src` is float32 values, or f16/bf16 bytes
+   * that the worker widens (exactly, as `dequantize("f16" | "bf16", ...)`) before quantizing. Its
+   * buffer is transferred (and detached) when `src` spans it exactly; otherwise it is copied.
+   * Runs inline with one thread.
    */
   async quantizeOnOneWorker(
     type: QuantType,
-    src: Float32Array,
+    src: Float32Array | RawHalfValues,
     rowLength: number,
     withStats = false,
   ): Promise<{ bytes: Uint8Array; stats?: QuantErrorStats }> {
     this.#checkOpen();
-    const canWork = typeof (globalThis as { Worker?: unknown }).Worker === "function";
-    if (!canWork || this.threads <= 1) return this.#quantize(type, src, rowLength, withStats);
     const t = ggmlType(type);
-    if (!(src instanceof Float32Array)) throw new TypeError("quantize: src must be a Float32Array");
-    checkLength(src.length, rowLength, "quantize");
-    const owns = src.byteOffset === 0 && src.byteLength === src.buffer.byteLength &&
-      src.buffer instanceof ArrayBuffer;
-    const count = src.length; // before the transfer detaches src
-    const reply = await this.#submit({
+    const raw = src instanceof Float32Array ? undefined : src;
+    if (!raw && !(src instanceof Float32Array)) {
+      throw new TypeError("quantize: src must be a Float32Array");
+    }
+    if (raw && (raw.dtype !== "f16" && raw.dtype !== "bf16" || raw.bytes.length % 2 !== 0)) {
+      throw new TypeError("quantize: raw values must be f16 or bf16 bytes, 2 per value");
+    }
+    const view = raw ? raw.bytes : src as Float32Array;
+    const count = raw ? raw.bytes.length / 2 : (src as Float32Array).length; // before any transfer
+    checkLength(count, rowLength, "quantize");
+    const owns = view.byteOffset === 0 && view.byteLength === view.buffer.byteLength &&
+      view.buffer instanceof ArrayBuffer;
+    const task: PoolTask = {
       id: 0,
       op: withStats ? "stats" : "quantize",
       type: t.name,
       rowLength,
       count,
-      data: owns ? src.buffer as ArrayBuffer : src.slice().buffer,
-    });
+      data: owns ? view.buffer as ArrayBuffer : view.slice().buffer,
+      input: raw?.dtype,
+    };
+    const canWork = typeof (globalThis as { Worker?: unknown }).Worker === "function";
+    const reply = !canWork || this.threads <= 1 ? runPoolTask(task) : await this.#submit(task);
     const bytes = new Uint8Array(reply.out);
     if (!withStats) return { bytes };
     const stats = emptyStats(count);

@@ -6,8 +6,10 @@
 import type { Weights, WeightTensor } from "./weights.ts";
 import { rowLength, tensorElements } from "./weights.ts";
 
-/** Default chunk size in elements (16 MB of float32). */
+/** Default chunk size in elements (2 MB of float32). */
 export const CHUNK_ELEMENTS = 1 << 19;
+
+const EMPTY = new Float32Array(0);
 
 /** One chunk of a tensor: rows `[row, row + rows)`, as float32. */
 export interface Chunk {
@@ -15,8 +17,10 @@ export interface Chunk {
   row: number;
   /** Number of rows. */
   rows: number;
-  /** The values, `rows * rowLength` of them. */
+  /** The values, `rows * rowLength` of them (float32, or f16/bf16 bytes with `half`). */
   data: Float32Array;
+  /** With the `half` option: the stored f16/bf16 bytes of the values, `data` left empty. */
+  half?: Uint8Array;
 }
 
 /**
@@ -26,7 +30,13 @@ export interface Chunk {
 export async function* readChunks(
   weights: Weights,
   tensor: WeightTensor,
-  options: { chunkElements?: number; rowMultiple?: number; signal?: AbortSignal } = {},
+  options: {
+    chunkElements?: number;
+    rowMultiple?: number;
+    signal?: AbortSignal;
+    /** Read f16/bf16 tensors as their stored bytes (`Chunk.half`) through `weights.readHalf`. */
+    half?: boolean;
+  } = {},
 ): AsyncGenerator<Chunk> {
   const cols = rowLength(tensor);
   const totalRows = tensorElements(tensor) / cols;
@@ -37,6 +47,14 @@ export async function* readChunks(
   );
   const read = (row: number) => {
     const rows = Math.min(per, totalRows - row);
+    if (options.half && weights.readHalf) {
+      return weights.readHalf(tensor.name, row * cols, rows * cols).then((half) => ({
+        row,
+        rows,
+        data: EMPTY,
+        half,
+      }));
+    }
     return weights.readF32(tensor.name, row * cols, rows * cols).then((data) => ({
       row,
       rows,

@@ -81,14 +81,22 @@ export async function writeGgufModel(
     const transform = plan.transforms.get(entry.name);
     const type = entry.type as QuantType;
     const quantized = type !== "f32" && type !== "f16" && type !== "bf16";
+    // f16/bf16 inputs travel to the kernels as stored and are widened there, off this thread.
+    const halfDtype = tensor.dtype === "f16" || tensor.dtype === "bf16" ? tensor.dtype : undefined;
+    const half = !transform && halfDtype && weights.readHalf && kernels.quantizeHalf
+      ? kernels.quantizeHalf.bind(kernels)
+      : undefined;
     for await (
       const chunk of readChunks(weights, tensor, {
         rowMultiple: transform?.rowMultiple,
         signal: control.signal,
+        half: half !== undefined,
       })
     ) {
       const values = transform ? transform.apply(chunk.data, chunk.row, chunk.rows) : chunk.data;
-      const job = kernels.quantize(type, values, entry.shape[0], quantized);
+      const job = half && chunk.half
+        ? half(type, { dtype: halfDtype!, bytes: chunk.half }, entry.shape[0], quantized)
+        : kernels.quantize(type, values, entry.shape[0], quantized);
       job.catch(() => {}); // awaited below, in order; never an unhandled rejection meanwhile
       inFlight.push({ job, index: i, name: entry.name });
       if (inFlight.length >= inFlightMax) await writeOldest();

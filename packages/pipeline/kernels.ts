@@ -4,7 +4,7 @@
  * @module
  */
 import { cpus } from "node:os";
-import { type QuantType, WorkerPool } from "@quantx/kernels";
+import { type QuantType, type RawHalfValues, WorkerPool } from "@quantx/kernels";
 import { WebGpuKernels } from "@quantx/kernels/webgpu";
 import type { QuantizeOptions, RunControl } from "./options.ts";
 import { ErrorStats } from "./stats.ts";
@@ -26,6 +26,16 @@ export interface Kernels {
     rowLength: number,
     measure: boolean,
   ): Promise<{ bytes: Uint8Array; stats?: ErrorStats }>;
+  /**
+   * Like {@link Kernels.quantize} for f16/bf16 values still in their stored bytes (widened by the
+   * kernels, off the main thread); absent when the backend cannot.
+   */
+  quantizeHalf?(
+    type: QuantType,
+    half: RawHalfValues,
+    rowLength: number,
+    measure: boolean,
+  ): Promise<{ bytes: Uint8Array; stats?: ErrorStats }>;
   /** Release workers or the device. */
   close(): void;
 }
@@ -40,6 +50,10 @@ export function cpuKernels(threads: number): Kernels {
       // Each chunk goes whole to one worker (its buffer transferred, not copied); the job keeps
       // `threads` chunks in flight.
       const { bytes, stats } = await pool.quantizeOnOneWorker(type, values, rowLength, measure);
+      return { bytes, stats: stats && ErrorStats.fromSums(stats) };
+    },
+    async quantizeHalf(type, half, rowLength, measure) {
+      const { bytes, stats } = await pool.quantizeOnOneWorker(type, half, rowLength, measure);
       return { bytes, stats: stats && ErrorStats.fromSums(stats) };
     },
     close: () => pool.close(),

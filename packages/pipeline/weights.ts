@@ -41,6 +41,11 @@ export interface Weights {
   details: Record<string, string | number | boolean>;
   /** Elements `[start, start + count)` of a tensor as float32. Ranges must be whole rows for block types. */
   readF32(name: string, start: number, count: number): Promise<Float32Array>;
+  /**
+   * Elements `[start, start + count)` of an f16 or bf16 tensor as their stored little-endian
+   * bytes, for kernels that widen them themselves; absent when the input cannot do that.
+   */
+  readHalf?(name: string, start: number, count: number): Promise<Uint8Array>;
   /** The opened GGUF file, for GGUF inputs (raw tensor bytes, typed metadata). */
   gguf?: GgufFile;
   /** Release file handles. */

@@ -60,6 +60,13 @@ export async function openSafetensorsWeights(path: string): Promise<CheckpointWe
     })),
     details: {},
     readF32: (name, start, count) => ckpt.readF32(name, start, count),
+    readHalf(name, start, count) {
+      const t = ckpt.tensor(name);
+      if (t?.dtype !== "F16" && t?.dtype !== "BF16") {
+        return Promise.reject(new TypeError(`${name} is not an f16 or bf16 tensor`));
+      }
+      return ckpt.read(name, start * 2, count * 2);
+    },
     close: () => ckpt.close(),
   };
 }
