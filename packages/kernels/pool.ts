@@ -115,16 +115,18 @@ function rowStats(x: Float32Array, y: Float32Array, rowLength: number): Float64A
     let sumSq = 0, sumSqRef = 0, dot = 0, sumSqOut = 0, maxAbs = 0, nonFinite = 0;
     for (let i = r * rowLength, e = i + rowLength; i < e; i++) {
       const a = x[i], b = y[i];
-      if (!Number.isFinite(a) || !Number.isFinite(b)) {
+      const d = a - b; // exact in float64 for float32 inputs, finite when both are
+      // a - a and d - d are NaN exactly when a, or one of a and b, is NaN or infinite
+      if (a - a !== 0 || d - d !== 0) {
         nonFinite++;
         continue;
       }
-      const d = a - b;
       sumSq += d * d;
       sumSqRef += a * a;
       dot += a * b;
       sumSqOut += b * b;
-      if (Math.abs(d) > maxAbs) maxAbs = Math.abs(d);
+      const ad = d < 0 ? -d : d;
+      if (ad > maxAbs) maxAbs = ad;
     }
     const o = r * STAT_FIELDS;
     out[o] = sumSq;
