@@ -96,7 +96,7 @@ export class ErrorStats {
   /** The summary so far. */
   summary(): ErrorSummary {
     const n = this.#count;
-    const denom = Math.sqrt(this.#sumRef2) * Math.sqrt(this.#sumOut2);
+    const denom = Math.sqrt(this.#sumRef2 * this.#sumOut2);
     return {
       count: n,
       rmse: n ? Math.sqrt(this.#sumErr2 / n) : 0,

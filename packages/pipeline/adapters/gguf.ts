@@ -4,7 +4,7 @@
  * @module
  */
 import { FormatError } from "@quantx/core";
-import { type GgufFile, openGguf } from "@quantx/gguf";
+import { type GgufFile, GgufValueType, openGguf } from "@quantx/gguf";
 import { dequantize, ggmlType, type QuantType } from "@quantx/kernels";
 import type { Weights } from "../weights.ts";
 
@@ -13,7 +13,11 @@ export async function openGgufWeights(path: string): Promise<Weights & { gguf: G
   const file = await openGguf(path);
   const byName = new Map(file.tensors.map((t) => [t.name, t]));
   const metadata: Record<string, unknown> = {};
-  for (const [k, v] of file.metadata) metadata[k] = v.value;
+  for (const [k, v] of file.metadata) {
+    metadata[k] = v.type === GgufValueType.FLOAT32 && typeof v.value === "number"
+      ? shortestF32(v.value)
+      : v.value;
+  }
   const arch = metadata["general.architecture"];
   return {
     format: "gguf",
@@ -49,4 +53,14 @@ export async function openGgufWeights(path: string): Promise<Weights & { gguf: G
     },
     close: () => file.close(),
   };
+}
+
+/** The shortest decimal that reads back as the same float32 (1e-5, not 0.000009999999747...). */
+export function shortestF32(x: number): number {
+  if (!Number.isFinite(x)) return x;
+  for (let p = 1; p <= 9; p++) {
+    const y = Number(x.toPrecision(p));
+    if (Math.fround(y) === x) return y;
+  }
+  return x;
 }
