@@ -10,7 +10,7 @@
  *   deno run -A bench/kernels.ts [--types q4_0,q8_0] [--mb 16] [--runs 3] [--no-pool]
  */
 import { parseArgs } from "node:util";
-import { libggml } from "../tests/support/libggml.ts";
+import { DEQUANT_SYMBOL, libggml } from "../tests/support/libggml.ts";
 import { gaussian } from "../tests/support/random.ts";
 import {
   dequantizeInto,
@@ -44,22 +44,6 @@ const n = rows * COLS;
 const src = gaussian(n, 1234, 0.02);
 const mbIn = (n * 4) / 2 ** 20;
 
-const DEQUANT: Record<string, string> = {
-  f16: "ggml_fp16_to_fp32_row",
-  bf16: "ggml_bf16_to_fp32_row",
-  q4_0: "dequantize_row_q4_0",
-  q4_1: "dequantize_row_q4_1",
-  q5_0: "dequantize_row_q5_0",
-  q5_1: "dequantize_row_q5_1",
-  q8_0: "dequantize_row_q8_0",
-  q2_k: "dequantize_row_q2_K",
-  q3_k: "dequantize_row_q3_K",
-  q4_k: "dequantize_row_q4_K",
-  q5_k: "dequantize_row_q5_K",
-  q6_k: "dequantize_row_q6_K",
-  iq4_nl: "dequantize_row_iq4_nl",
-  iq4_xs: "dequantize_row_iq4_xs",
-};
 
 /** Best wall time in seconds of `runs` calls of `fn` (after one warm-up call). */
 function best(fn: () => void): number {
@@ -103,7 +87,7 @@ for (const type of types) {
   );
   if (!sameBytes(ours, theirs)) throw new Error(`${type}: QuantX and libggml bytes differ`);
   const out = new Float32Array(n), outg = new Float32Array(n);
-  const dq = lib[DEQUANT[type] as "dequantize_row_q4_0"] as (
+  const dq = lib[DEQUANT_SYMBOL[type] as "dequantize_row_q4_0"] as (
     a: Uint8Array,
     b: Float32Array,
     k: bigint,

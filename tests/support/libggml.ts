@@ -31,7 +31,8 @@ export const GGML_TYPE_ID: Record<string, number> = {
   bf16: 30,
 };
 
-const DEQUANT_SYMBOL: Record<string, string> = {
+/** libggml's dequantize function for each type QuantX decodes. */
+export const DEQUANT_SYMBOL: Record<string, string> = {
   f16: "ggml_fp16_to_fp32_row",
   bf16: "ggml_bf16_to_fp32_row",
   q4_0: "dequantize_row_q4_0",

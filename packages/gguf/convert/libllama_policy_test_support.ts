@@ -4,29 +4,14 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileTypeInfo, ggmlTypeNameOf } from "./policy.ts";
+import { GGML_TYPE_ID } from "../../../tests/support/libggml.ts";
 
 const BINS = join(
   new URL("../../..", import.meta.url).pathname,
   ".cache/npm/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/",
 );
 
-const TYPE_IDS: Record<string, number> = {
-  f32: 0,
-  f16: 1,
-  q4_0: 2,
-  q4_1: 3,
-  q5_0: 6,
-  q5_1: 7,
-  q8_0: 8,
-  q2_k: 10,
-  q3_k: 11,
-  q4_k: 12,
-  q5_k: 13,
-  q6_k: 14,
-  iq4_nl: 20,
-  iq4_xs: 23,
-  bf16: 30,
-};
+const TYPE_IDS = GGML_TYPE_ID;
 const GGML_TYPE_COUNT = 43;
 
 function load() {
