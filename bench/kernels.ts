@@ -44,7 +44,6 @@ const n = rows * COLS;
 const src = gaussian(n, 1234, 0.02);
 const mbIn = (n * 4) / 2 ** 20;
 
-
 /** Best wall time in seconds of `runs` calls of `fn` (after one warm-up call). */
 function best(fn: () => void): number {
   fn();
