@@ -7,25 +7,10 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { dequantize, quantize } from "./quantize.ts";
-import { rowSize } from "./types.ts";
+import { QUANT_TYPES, rowSize } from "./types.ts";
 
 const DIR = new URL("../../../shared/vectors/ggml/", import.meta.url);
-const TYPES = [
-  "f16",
-  "bf16",
-  "q4_0",
-  "q4_1",
-  "q5_0",
-  "q5_1",
-  "q8_0",
-  "q2_k",
-  "q3_k",
-  "q4_k",
-  "q5_k",
-  "q6_k",
-  "iq4_nl",
-  "iq4_xs",
-];
+const TYPES = QUANT_TYPES.filter((t) => t !== "f32");
 
 interface VectorSet {
   input: string;

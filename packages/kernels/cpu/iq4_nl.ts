@@ -9,6 +9,7 @@
  * @module
  */
 import { F16_TO_F32, f32ToF16 } from "./float.ts";
+import { checkBlocks } from "./blocks.ts";
 
 const fr = Math.fround;
 const QK = 32;
@@ -107,23 +108,9 @@ export function iq4BlockScale(src: Float32Array, x: number): number {
   return d;
 }
 
-function blocks(name: string, values: number, bytes: number, srcIsFloat: boolean): number {
-  if (values % QK !== 0) {
-    throw new RangeError(`${name}: ${values} values is not a multiple of the block size ${QK}`);
-  }
-  const nb = values / QK;
-  if (bytes < nb * TYPE_SIZE) {
-    throw new RangeError(
-      `${name}: ${srcIsFloat ? "destination" : "source"} has ${bytes} bytes, ` +
-        `${nb} blocks need ${nb * TYPE_SIZE}`,
-    );
-  }
-  return nb;
-}
-
 /** Quantize `src` (a multiple of 32 values) to IQ4_NL blocks in `dst` (18 bytes per block). */
 export function quantizeIQ4_NL(src: Float32Array, dst: Uint8Array): void {
-  const nb = blocks("quantizeIQ4_NL", src.length, dst.length, true);
+  const nb = checkBlocks("quantizeIQ4_NL", src.length, dst.length, QK, TYPE_SIZE, true);
   for (let i = 0, x = 0, y = 0; i < nb; i++, x += QK, y += TYPE_SIZE) {
     const d = iq4BlockScale(src, x);
     const h = f32ToF16(d);
@@ -140,7 +127,7 @@ export function quantizeIQ4_NL(src: Float32Array, dst: Uint8Array): void {
 
 /** Dequantize IQ4_NL blocks in `src` into `dst` (a multiple of 32 values). */
 export function dequantizeIQ4_NL(src: Uint8Array, dst: Float32Array): void {
-  const nb = blocks("dequantizeIQ4_NL", dst.length, src.length, false);
+  const nb = checkBlocks("dequantizeIQ4_NL", dst.length, src.length, QK, TYPE_SIZE, false);
   const V = KVALUES_IQ4NL;
   for (let i = 0, x = 0, y = 0; i < nb; i++, x += TYPE_SIZE, y += QK) {
     const d = F16_TO_F32[src[x] | (src[x + 1] << 8)];

@@ -12,6 +12,7 @@
 import { F16_TO_F32, f32ToF16 } from "./float.ts";
 import { bestIndexIq4, iq4BlockScale, KVALUES_IQ4NL } from "./iq4_nl.ts";
 import { nearestInt } from "./kquant_common.ts";
+import { checkBlocks } from "./blocks.ts";
 
 const fr = Math.fround;
 const QK_K = 256;
@@ -19,23 +20,9 @@ const TYPE_SIZE = 136;
 
 const SCALES = new Float32Array(8);
 
-function blocks(name: string, values: number, bytes: number, srcIsFloat: boolean): number {
-  if (values % QK_K !== 0) {
-    throw new RangeError(`${name}: ${values} values is not a multiple of the block size ${QK_K}`);
-  }
-  const nb = values / QK_K;
-  if (bytes < nb * TYPE_SIZE) {
-    throw new RangeError(
-      `${name}: ${srcIsFloat ? "destination" : "source"} has ${bytes} bytes, ` +
-        `${nb} blocks need ${nb * TYPE_SIZE}`,
-    );
-  }
-  return nb;
-}
-
 /** Quantize `src` (a multiple of 256 values) to IQ4_XS blocks in `dst` (136 bytes per block). */
 export function quantizeIQ4_XS(src: Float32Array, dst: Uint8Array): void {
-  const nb = blocks("quantizeIQ4_XS", src.length, dst.length, true);
+  const nb = checkBlocks("quantizeIQ4_XS", src.length, dst.length, QK_K, TYPE_SIZE, true);
   for (let i = 0, x = 0, y = 0; i < nb; i++, x += QK_K, y += TYPE_SIZE) {
     let maxScale = 0, amaxScale = 0;
     for (let ib = 0; ib < 8; ib++) {
@@ -76,7 +63,7 @@ export function quantizeIQ4_XS(src: Float32Array, dst: Uint8Array): void {
 
 /** Dequantize IQ4_XS blocks in `src` into `dst` (a multiple of 256 values). */
 export function dequantizeIQ4_XS(src: Uint8Array, dst: Float32Array): void {
-  const nb = blocks("dequantizeIQ4_XS", dst.length, src.length, false);
+  const nb = checkBlocks("dequantizeIQ4_XS", dst.length, src.length, QK_K, TYPE_SIZE, false);
   const V = KVALUES_IQ4NL;
   for (let i = 0, x = 0, y = 0; i < nb; i++, x += TYPE_SIZE, y += QK_K) {
     const d = F16_TO_F32[src[x] | (src[x + 1] << 8)];

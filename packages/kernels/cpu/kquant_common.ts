@@ -5,6 +5,7 @@
  * bit-identical to libggml's `quantize_row_*_ref`.
  * @module
  */
+import { checkBlocks } from "./blocks.ts";
 
 /** Elements per k-quant super-block. */
 export const QK_K = 256;
@@ -41,7 +42,7 @@ export function nearestInt(f: number): number {
 /**
  * Checks a quantize/dequantize call: `elements` float values must be whole 256-element
  * super-blocks and the byte side must hold them (`typeSize` bytes each); returns the number of
- * super-blocks, or throws an Error saying what is wrong.
+ * super-blocks, or throws a RangeError saying what is wrong.
  */
 export function checkKQuantArgs(
   name: string,
@@ -50,17 +51,7 @@ export function checkKQuantArgs(
   typeSize: number,
   srcIsFloat: boolean,
 ): number {
-  if (elements % QK_K !== 0) {
-    throw new Error(`${name}: ${elements} values is not a multiple of the block size ${QK_K}`);
-  }
-  const nb = elements / QK_K;
-  if (bytes < nb * typeSize) {
-    throw new Error(
-      `${name}: ${srcIsFloat ? "destination" : "source"} has ${bytes} bytes, ` +
-        `${nb} blocks need ${nb * typeSize}`,
-    );
-  }
-  return nb;
+  return checkBlocks(name, elements, bytes, QK_K, typeSize, srcIsFloat);
 }
 
 // ---------------------------------------------------------------- make_q3_quants

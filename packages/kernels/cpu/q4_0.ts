@@ -5,24 +5,11 @@
  * @module
  */
 import { F16_TO_F32, f32ToF16 } from "./float.ts";
+import { checkBlocks } from "./blocks.ts";
 
 const fr = Math.fround;
 const QK = 32;
 const TYPE_SIZE = 18;
-
-function blocks(name: string, values: number, bytes: number, srcIsFloat: boolean): number {
-  if (values % QK !== 0) {
-    throw new RangeError(`${name}: ${values} values is not a multiple of the block size ${QK}`);
-  }
-  const nb = values / QK;
-  if (bytes < nb * TYPE_SIZE) {
-    throw new RangeError(
-      `${name}: ${srcIsFloat ? "destination" : "source"} has ${bytes} bytes, ` +
-        `${nb} blocks need ${nb * TYPE_SIZE}`,
-    );
-  }
-  return nb;
-}
 
 /** C's loop for the element of largest magnitude (NaN never taken), for blocks with a NaN. */
 function maxAsC(src: Float32Array, x: number): number {
@@ -41,7 +28,7 @@ function maxAsC(src: Float32Array, x: number): number {
 /** Quantize `src` (a multiple of 32 values) to Q4_0 blocks in `dst` (18 bytes per block). */
 export function quantizeQ4_0(src: Float32Array, dst: Uint8Array): void {
   const bits = new Int32Array(src.buffer, src.byteOffset, src.length);
-  const nb = blocks("quantizeQ4_0", src.length, dst.length, true);
+  const nb = checkBlocks("quantizeQ4_0", src.length, dst.length, QK, TYPE_SIZE, true);
   for (let i = 0, x = 0, y = 0; i < nb; i++, x += QK, y += TYPE_SIZE) {
     // the first element of largest magnitude, with its sign: an integer max over the bits of
     // |x| (their order for non-NaN floats), without branches, then its first index
@@ -73,7 +60,7 @@ export function quantizeQ4_0(src: Float32Array, dst: Uint8Array): void {
 
 /** Dequantize Q4_0 blocks in `src` into `dst` (a multiple of 32 values). */
 export function dequantizeQ4_0(src: Uint8Array, dst: Float32Array): void {
-  const nb = blocks("dequantizeQ4_0", dst.length, src.length, false);
+  const nb = checkBlocks("dequantizeQ4_0", dst.length, src.length, QK, TYPE_SIZE, false);
   for (let i = 0, x = 0, y = 0; i < nb; i++, x += TYPE_SIZE, y += QK) {
     const d = F16_TO_F32[src[x] | (src[x + 1] << 8)];
     for (let j = 0; j < 16; j++) {

@@ -5,25 +5,12 @@
  * @module
  */
 import { F16_TO_F32, f32ToF16 } from "./float.ts";
+import { checkBlocks } from "./blocks.ts";
 
 const fr = Math.fround;
 const QK = 32;
 const TYPE_SIZE = 20;
 const FLT_MAX = 3.4028234663852886e38;
-
-function blocks(name: string, values: number, bytes: number, srcIsFloat: boolean): number {
-  if (values % QK !== 0) {
-    throw new RangeError(`${name}: ${values} values is not a multiple of the block size ${QK}`);
-  }
-  const nb = values / QK;
-  if (bytes < nb * TYPE_SIZE) {
-    throw new RangeError(
-      `${name}: ${srcIsFloat ? "destination" : "source"} has ${bytes} bytes, ` +
-        `${nb} blocks need ${nb * TYPE_SIZE}`,
-    );
-  }
-  return nb;
-}
 
 const SCR_F = new Float32Array(1);
 const SCR_I = new Int32Array(SCR_F.buffer);
@@ -45,7 +32,7 @@ function maxAsC(src: Float32Array, x: number): number {
 /** Quantize `src` (a multiple of 32 values) to Q4_1 blocks in `dst` (20 bytes per block). */
 export function quantizeQ4_1(src: Float32Array, dst: Uint8Array): void {
   const bits = new Int32Array(src.buffer, src.byteOffset, src.length);
-  const nb = blocks("quantizeQ4_1", src.length, dst.length, true);
+  const nb = checkBlocks("quantizeQ4_1", src.length, dst.length, QK, TYPE_SIZE, true);
   for (let i = 0, x = 0, y = 0; i < nb; i++, x += QK, y += TYPE_SIZE) {
     // min and max as integer min / max over the float bits mapped to an order-preserving int
     // (negative floats get their magnitude bits flipped), without branches; blocks with a NaN
@@ -90,7 +77,7 @@ export function quantizeQ4_1(src: Float32Array, dst: Uint8Array): void {
 
 /** Dequantize Q4_1 blocks in `src` into `dst` (a multiple of 32 values). */
 export function dequantizeQ4_1(src: Uint8Array, dst: Float32Array): void {
-  const nb = blocks("dequantizeQ4_1", dst.length, src.length, false);
+  const nb = checkBlocks("dequantizeQ4_1", dst.length, src.length, QK, TYPE_SIZE, false);
   for (let i = 0, x = 0, y = 0; i < nb; i++, x += TYPE_SIZE, y += QK) {
     const d = F16_TO_F32[src[x] | (src[x + 1] << 8)];
     const m = F16_TO_F32[src[x + 2] | (src[x + 3] << 8)];

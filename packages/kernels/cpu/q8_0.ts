@@ -4,31 +4,18 @@
  * @module
  */
 import { F16_TO_F32, f32ToF16 } from "./float.ts";
+import { checkBlocks } from "./blocks.ts";
 
 const fr = Math.fround;
 const QK = 32;
 const TYPE_SIZE = 34;
-
-function blocks(name: string, values: number, bytes: number, srcIsFloat: boolean): number {
-  if (values % QK !== 0) {
-    throw new RangeError(`${name}: ${values} values is not a multiple of the block size ${QK}`);
-  }
-  const nb = values / QK;
-  if (bytes < nb * TYPE_SIZE) {
-    throw new RangeError(
-      `${name}: ${srcIsFloat ? "destination" : "source"} has ${bytes} bytes, ` +
-        `${nb} blocks need ${nb * TYPE_SIZE}`,
-    );
-  }
-  return nb;
-}
 
 const SCR_F = new Float32Array(1);
 const SCR_I = new Int32Array(SCR_F.buffer);
 
 /** Quantize `src` (a multiple of 32 values) to Q8_0 blocks in `dst` (34 bytes per block). */
 export function quantizeQ8_0(src: Float32Array, dst: Uint8Array): void {
-  const nb = blocks("quantizeQ8_0", src.length, dst.length, true);
+  const nb = checkBlocks("quantizeQ8_0", src.length, dst.length, QK, TYPE_SIZE, true);
   const bits = new Int32Array(src.buffer, src.byteOffset, src.length);
   for (let i = 0, x = 0, y = 0; i < nb; i++, x += QK, y += TYPE_SIZE) {
     // the largest |x|: an integer max over the bits of |x| (their order for non-NaN floats),
@@ -63,7 +50,7 @@ export function quantizeQ8_0(src: Float32Array, dst: Uint8Array): void {
 
 /** Dequantize Q8_0 blocks in `src` into `dst` (a multiple of 32 values). */
 export function dequantizeQ8_0(src: Uint8Array, dst: Float32Array): void {
-  const nb = blocks("dequantizeQ8_0", dst.length, src.length, false);
+  const nb = checkBlocks("dequantizeQ8_0", dst.length, src.length, QK, TYPE_SIZE, false);
   for (let i = 0, x = 0, y = 0; i < nb; i++, x += TYPE_SIZE, y += QK) {
     const d = F16_TO_F32[src[x] | (src[x + 1] << 8)];
     for (let j = 0; j < QK; j++) dst[y + j] = ((src[x + 2 + j] << 24) >> 24) * d;

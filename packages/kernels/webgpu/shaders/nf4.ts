@@ -5,27 +5,11 @@
  * in the HIGH nibble), an odd length pads a 0.0 element, an all-zero block stores codes 0.
  * @module
  */
+import { NF4_CODEBOOK } from "../../nf4.ts";
 import { DIV_WGSL, PARAMS_WGSL } from "./common.ts";
 
 /** The NF4 codebook (bitsandbytes), index 0..15, as float32. */
-export const NF4_CODEBOOK_F32: Float32Array = new Float32Array([
-  -1,
-  -0.6961928009986877,
-  -0.5250730514526367,
-  -0.39491748809814453,
-  -0.28444138169288635,
-  -0.18477343022823334,
-  -0.09105003625154495,
-  0,
-  0.07958029955625534,
-  0.16093020141124725,
-  0.24611230194568634,
-  0.33791524171829224,
-  0.44070982933044434,
-  0.5626170039176941,
-  0.7229568362236023,
-  1,
-]);
+export const NF4_CODEBOOK_F32: Float32Array = NF4_CODEBOOK;
 
 /** The 15 midpoints `float32((c[i] + c[i+1]) / 2)` the encoder compares against. */
 export const NF4_MIDPOINTS_F32: Float32Array = (() => {
