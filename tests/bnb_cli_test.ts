@@ -4,58 +4,18 @@
  * bnb files (the slices of Llama-3.2-1B in ../shared/fixtures) exactly.
  */
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createFileSink } from "@quantx/core";
-import { quantStateJson } from "@quantx/bnb";
 import { dequantizeNf4, quantizeNf4 } from "@quantx/kernels";
 import { openSafetensors, type SafetensorsDataEntry, writeSafetensors } from "@quantx/safetensors";
 import { gaussian } from "./support/random.ts";
 import { listDir, quantx, writeTestSafetensors } from "./support/cli.ts";
+import { fixtureEntries, P, slice } from "./support/bnb_slices.ts";
 
-const FIXTURES = new URL("../../shared/fixtures/real-bnb-slices/", import.meta.url);
-const P = "model.layers.3.mlp.down_proj.weight";
-
-/** A real slice as the tensors transformers saves for one parameter (shape [16, 256]). */
+/** A real slice as the tensors transformers saves for one parameter, and its bf16 decode. */
 async function realBnbEntries(file: string, type: "nf4" | "fp4") {
-  const b = new Uint8Array(await readFile(new URL(file, FIXTURES)));
-  const v = new DataView(b.buffer);
-  const [format, , , wl, al, ql, nal, nql, el] = Array.from(
-    { length: 9 },
-    (_, i) => v.getUint32(i * 4, true),
-  );
-  let o = 40;
-  const take = (len: number) => b.slice(o, o += len);
-  const [weight, absmax, quantMap, nestedAbsmax, nestedMap, expected] = [wl, al, ql, nal, nql, el]
-    .map(take);
-  const nested = format === 2;
-  const entries: SafetensorsDataEntry[] = [
-    { name: P, dtype: "U8", shape: [weight.length, 1], data: weight },
-    { name: `${P}.absmax`, dtype: nested ? "U8" : "F32", shape: [64], data: absmax },
-    { name: `${P}.quant_map`, dtype: "F32", shape: [16], data: quantMap },
-  ];
-  if (nested) {
-    entries.push(
-      { name: `${P}.nested_absmax`, dtype: "F32", shape: [1], data: nestedAbsmax },
-      { name: `${P}.nested_quant_map`, dtype: "F32", shape: [256], data: nestedMap },
-    );
-  }
-  const state = new TextEncoder().encode(quantStateJson({
-    quantType: type,
-    blockSize: 64,
-    dtype: "bfloat16",
-    shape: [16, 256],
-    ...(nested
-      ? { nested: { blockSize: 256, dtype: "float32" as const, offset: v.getFloat32(36, true) } }
-      : {}),
-  }));
-  entries.push({
-    name: `${P}.quant_state.bitsandbytes__${type}`,
-    dtype: "U8",
-    shape: [state.length],
-    data: state,
-  });
-  return { entries, expected };
+  const s = await slice(file);
+  return { entries: fixtureEntries(s, type), expected: new Uint8Array(s.expected.buffer) };
 }
 
 async function writeEntries(path: string, entries: SafetensorsDataEntry[]) {
