@@ -68,6 +68,16 @@ export interface BnbWriteOptions {
   bytesBefore?: number;
   /** Total bytes of the job for progress events (default: this shard's data). */
   bytesTotal?: number;
+  /**
+   * Called with every chunk of a quantized weight as it is written: the float32 `values` and their
+   * `codes` and (float32, not yet double-quantized) `absmax`, e.g. to measure the error.
+   */
+  onQuantized?: (
+    name: string,
+    values: Float32Array,
+    codes: Uint8Array,
+    absmax: Float32Array,
+  ) => void;
 }
 
 /**
@@ -297,6 +307,7 @@ export class BnbWriter {
     };
     await this.#chunks(source, it, options, "quantize", async (x, start) => {
       const q = quantize(x, bs);
+      options.onQuantized?.(it.source.name, x, q.codes, q.absmax);
       absmax.set(q.absmax, start / bs);
       await put(q.codes);
       this.#emit(options, it, "quantize", progress);
@@ -413,6 +424,7 @@ export async function writeBnbCheckpoint(
         chunkValues: options.chunkValues,
         bytesBefore: totalSize,
         bytesTotal,
+        onQuantized: options.onQuantized,
       };
       await writer.prepare(source, wopts);
       await writer.write(source, wopts);

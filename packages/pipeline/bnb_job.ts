@@ -8,14 +8,13 @@ import { constants } from "node:fs";
 import { copyFile, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import {
-  type BnbCheckpointSource,
   type BnbPlan,
   type BnbQuantType,
   planBnb,
   torchDtypeName,
   writeBnbCheckpoint,
 } from "@quantx/bnb";
-import { dequantizeFp4, dequantizeNf4, quantizeFp4, quantizeNf4 } from "@quantx/kernels";
+import { dequantizeFp4, dequantizeNf4 } from "@quantx/kernels";
 import type { CheckpointWeights } from "./adapters/safetensors.ts";
 import type { Plan, PlanEntry, QuantizeOptions, RunControl } from "./options.ts";
 import { ErrorStats } from "./stats.ts";
@@ -81,7 +80,7 @@ const SIDE_FILE =
 
 /**
  * Write `plan` into the folder `output`: shards, index, `config.json` with `quantization_config`,
- * tokenizer and generation files. The error of the 4-bit weights is measured as they stream.
+ * tokenizer and generation files. The error of the 4-bit weights is measured as they are written.
  */
 export async function writeBnbModel(
   weights: Weights,
@@ -92,36 +91,17 @@ export async function writeBnbModel(
 ): Promise<{ stats: ErrorStats; files: string[] }> {
   const w = checkpointOf(weights);
   const ckpt = w.checkpoint;
-  const quantType = plan.bnb.options.quantType;
-  const blockSize = plan.bnb.options.blockSize;
-  const measured = new Set<string>();
-  const quantized = new Set(plan.bnb.items.filter((i) => i.quantized).map((i) => i.source.name));
+  const { quantType, blockSize } = plan.bnb.options;
+  const decode = quantType === "nf4" ? dequantizeNf4 : dequantizeFp4;
   const stats = new ErrorStats();
-  const source: BnbCheckpointSource = {
-    tensors: ckpt.tensors,
-    config: ckpt.config,
-    read: (name, offset, length) => ckpt.read(name, offset, length),
-    async readF32(name, start, count) {
-      const values = await ckpt.readF32(name, start, count);
-      const key = `${name}@${start}`;
-      if (quantized.has(name) && !measured.has(key) && values.length % blockSize === 0) {
-        measured.add(key);
-        const q = quantType === "nf4"
-          ? quantizeNf4(values, blockSize)
-          : quantizeFp4(values, blockSize);
-        const back = quantType === "nf4"
-          ? dequantizeNf4(q.codes, q.absmax, values.length, blockSize)
-          : dequantizeFp4(q.codes, q.absmax, values.length, blockSize);
-        stats.add(values, back);
-      }
-      return values;
-    },
-  };
-  const result = await writeBnbCheckpoint(source, output, {
+  const result = await writeBnbCheckpoint(ckpt, output, {
     ...bnbOptions(options),
     overwrite: options.force === true,
     signal: control.signal,
     onProgress: control.onProgress,
+    // the error of the 4-bit weights, from the codes the writer made (float32 absmax)
+    onQuantized: (_name, values, codes, absmax) =>
+      stats.add(values, decode(codes, absmax, values.length, blockSize)),
   });
   const files = [...result.files];
   try {
