@@ -40,6 +40,12 @@ Deno.test("quantize --to qnat: NF4 Linear weights, f32 rest; dequantize reads it
         assert.equal(r.code, 0, r.stderr);
         const result = JSON.parse(r.stdout);
         assert.deepEqual(result.typeCounts, { nf4: 2, f32: 3 });
+        // the error is measured over the NF4 weights only
+        assert.equal(result.error.count, 128 * 128 + 96 * 128);
+        assert.ok(
+          result.error.cosine > 0.99 && result.error.cosine < 1,
+          JSON.stringify(result.error),
+        );
 
         const file = await openQnat(out);
         try {

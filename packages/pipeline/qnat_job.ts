@@ -4,8 +4,8 @@
  * @module
  */
 import type { ByteSink } from "@quantx/core";
-import { dequantizeNf4, quantizeNf4 } from "@quantx/kernels";
 import {
+  decodeQnatNf4,
   QNAT_DEFAULT_BLOCK_SIZE,
   QNAT_FLAG_DOUBLE_QUANT,
   qnatBlockCount,
@@ -102,10 +102,11 @@ export async function writeQnatModel(
         signal: control.signal,
       })
     ) {
-      await writer.writeTensorData(chunk.data);
-      if (block) {
-        const q = quantizeNf4(chunk.data, block);
-        total.add(chunk.data, dequantizeNf4(q.codes, q.absmax, chunk.data.length, block));
+      // the error from the writer's own encoding (f32 scales; the plan never asks for zero points)
+      const enc = await writer.writeTensorData(chunk.data);
+      if (enc) {
+        const n = chunk.data.length;
+        total.add(chunk.data, decodeQnatNf4(enc.codes, 0, enc.scales, undefined, block, 0, n));
       }
       bytesDone += chunk.data.length;
       control.onProgress?.({

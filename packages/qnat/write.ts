@@ -25,7 +25,7 @@ import {
   qnatTensorHeaderSize,
   utf8,
 } from "./format.ts";
-import { encodeQnatBlocks, qnatZeroPoints } from "./encode.ts";
+import { encodeQnatBlocks, type QnatEncoded, qnatZeroPoints } from "./encode.ts";
 import { dequantizeQnatScales, quantizeQnatScales } from "./scales.ts";
 
 /** File-level options of a QNAT file. */
@@ -225,9 +225,10 @@ export class QnatWriter {
 
   /**
    * Write the next `values` of the current tensor (flattened, row-major). A quantized tensor takes
-   * chunks of whole blocks; only its last chunk may end inside a block.
+   * chunks of whole blocks; only its last chunk may end inside a block. Returns the chunk's NF4
+   * encoding (codes, f32 scales, centers with zero points) for a quantized tensor.
    */
-  async writeTensorData(values: Float32Array): Promise<void> {
+  async writeTensorData(values: Float32Array): Promise<QnatEncoded | undefined> {
     if (this.#state !== "data") throw new Error("qnat: writeHeader() first, or already finished");
     const t = this.tensors[this.#index];
     if (!t) throw new RangeError("qnat: all tensors are already complete");
@@ -237,6 +238,7 @@ export class QnatWriter {
         `qnat: tensor "${t.name}" needs ${left} more values, got ${values.length}`,
       );
     }
+    let enc: QnatEncoded | undefined;
     if (t.blockSize === 0) {
       await this.#sink.write(f32LeBytes(values));
     } else {
@@ -246,7 +248,7 @@ export class QnatWriter {
         );
       }
       const zp = (this.#flags & QNAT_FLAG_ZERO_POINTS) !== 0;
-      const enc = encodeQnatBlocks(values, t.blockSize, zp);
+      enc = encodeQnatBlocks(values, t.blockSize, zp);
       const firstBlock = this.#done / t.blockSize;
       this.#scales.set(enc.scales, firstBlock);
       if (enc.centers) this.#centers.set(enc.centers, firstBlock);
@@ -259,6 +261,7 @@ export class QnatWriter {
       this.#startTensor();
       this.#skipEmpty();
     }
+    return enc;
   }
 
   /** Check that every tensor is complete, then close the sink. */
