@@ -11,8 +11,7 @@ import { join } from "node:path";
 import { existsSync } from "node:fs";
 import { cpus } from "node:os";
 import { createFileSink } from "@quantx/core";
-import { openGguf } from "@quantx/gguf";
-import { quantizeModel } from "@quantx/pipeline";
+import { planQuantize, quantizeModel } from "@quantx/pipeline";
 import { openCheckpoint, SafetensorsWriter } from "@quantx/safetensors";
 import { ggmlQuantize } from "../tests/support/libggml.ts";
 
@@ -114,33 +113,20 @@ for (const threads of [1, cpus().length]) {
   times[`quantx, ${threads} thread${threads > 1 ? "s" : ""}`] = (performance.now() - t0) / 1000;
 }
 
-// libggml on the same tensors, same per-tensor types, single thread, quantize calls only.
-const gguf = await openGguf(out);
+// libggml on the same tensors, same per-tensor types (from the plan), single thread, quantize
+// calls only.
+const plan = await planQuantize(input, out, { type: flags.type });
 const ckpt = await openCheckpoint(input);
-const hfName = (g: string) =>
-  g === "token_embd.weight"
-    ? "model.embed_tokens.weight"
-    : g === "output.weight"
-    ? "lm_head.weight"
-    : g === "output_norm.weight"
-    ? "model.norm.weight"
-    : g.replace(/^blk\.(\d+)\./, "model.layers.$1.")
-      .replace("attn_q", "self_attn.q_proj").replace("attn_k", "self_attn.k_proj")
-      .replace("attn_v", "self_attn.v_proj").replace("attn_output", "self_attn.o_proj")
-      .replace("ffn_gate", "mlp.gate_proj").replace("ffn_up", "mlp.up_proj")
-      .replace("ffn_down", "mlp.down_proj").replace("attn_norm", "input_layernorm")
-      .replace("ffn_norm", "post_attention_layernorm");
 let ggml = 0;
 const counts: Record<string, number> = {};
-for (const t of gguf.tensors) {
-  counts[t.typeName] = (counts[t.typeName] ?? 0) + 1;
-  if (t.typeName === "f32") continue;
-  const values = await ckpt.readF32(hfName(t.name), 0, t.shape.reduce((a, b) => a * b, 1));
+for (const e of plan.entries) {
+  counts[e.type] = (counts[e.type] ?? 0) + 1;
+  if (e.type === "f32") continue;
+  const values = await ckpt.readF32(e.source, 0, e.elements);
   const t0 = performance.now();
-  ggmlQuantize(t.typeName, values, values.length / t.shape[0]);
+  ggmlQuantize(e.type, values, e.elements / e.shape[0]);
   ggml += (performance.now() - t0) / 1000;
 }
-await gguf.close();
 await ckpt.close();
 times["libggml ggml_quantize_chunk, 1 thread (quantize only)"] = ggml;
 
