@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createFileSink, FormatError, memorySink, QuantxError } from "@quantx/core";
@@ -10,7 +10,7 @@ import {
   safetensorsIndexJson,
   writeSafetensors,
 } from "@quantx/safetensors";
-import { isBnbCheckpoint, openBnb, quantStateJson } from "./mod.ts";
+import { isBnbCheckpoint, openBnb } from "./mod.ts";
 import { fixtureEntries, P, slice } from "../../tests/support/bnb_slices.ts";
 
 async function fileOf(entries: SafetensorsDataEntry[], name = "model.safetensors") {
