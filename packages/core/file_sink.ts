@@ -21,8 +21,15 @@ export interface FileSinkOptions {
 export const PARTIAL_SUFFIX = ".partial";
 
 /**
+ * Bytes written between background flushes: the file is synced to disk as it grows, so closing it
+ * (which syncs before the rename) waits for the last few MB, not for all of a multi-GB output.
+ */
+const FLUSH_BYTES = 64 << 20;
+
+/**
  * Create an atomic file sink for `path`. Refuses an existing `path` unless `overwrite` is set; a
- * stale `path.partial` from an earlier crash is replaced.
+ * stale `path.partial` from an earlier crash is replaced. The data is synced to disk as it is
+ * written and before the rename, so `path` is never a name for missing data.
  *
  * @example
  * ```ts ignore
@@ -58,6 +65,9 @@ export async function createFileSink(
   let position = 0;
   let state: "open" | "closed" | "aborted" = "open";
   let pending: Promise<unknown> = Promise.resolve();
+  // one background datasync at a time, started every FLUSH_BYTES; its error surfaces on close
+  let flushing: Promise<unknown> | undefined;
+  let unflushed = 0;
 
   let discarded: Promise<void> | undefined;
   const discard = (): Promise<void> => {
@@ -66,6 +76,7 @@ export async function createFileSink(
     state = "aborted";
     discarded = (async () => {
       await pending.catch(() => {});
+      await flushing?.catch(() => {});
       await handle.close().catch(() => {});
       await rm(partial, { force: true }).catch(() => {});
     })();
@@ -107,10 +118,20 @@ export async function createFileSink(
         throw fsError(e, `cannot write ${path}`, path);
       }
       position += bytes.byteLength;
+      unflushed += bytes.byteLength;
+      if (unflushed >= FLUSH_BYTES && !flushing) {
+        unflushed = 0;
+        const flush = handle.datasync().then(() => {
+          flushing = undefined;
+        });
+        flush.catch(() => {}); // a failure stays in `flushing` and is thrown by close
+        flushing = flush;
+      }
     },
     async close() {
       ensureOpen();
       try {
+        await flushing;
         await handle.sync();
         await handle.close();
         state = "closed";

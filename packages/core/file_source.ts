@@ -46,10 +46,12 @@ export async function openFileSource(path: string): Promise<ByteSource> {
   return {
     name: path,
     size,
-    async read(offset, length) {
+    async read(offset, length, into) {
       checkRange(path, size, offset, length);
       if (closed) throw new QuantxError(`${path}: read after close`, { code: "EINVAL", path });
-      const out = new Uint8Array(length);
+      const out = into && into.byteLength >= length
+        ? into.subarray(0, length)
+        : new Uint8Array(length);
       let done = 0;
       while (done < length) {
         let got: number;

@@ -40,6 +40,28 @@ Deno.test("createFileSink writes X.partial and renames it on close", async () =>
   });
 });
 
+Deno.test("createFileSink: an output larger than a background flush is complete", async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, "big.bin");
+    const sink = await createFileSink(path);
+    const piece = new Uint8Array(5 << 20);
+    for (let k = 0; k < 30; k++) await sink.write(piece.fill(k)); // 150 MiB: two flushes or more
+    await sink.close();
+    const file = await Deno.open(path);
+    try {
+      assert.equal((await file.stat()).size, 30 * piece.length);
+      const probe = new Uint8Array(1);
+      for (const k of [0, 12, 13, 29]) {
+        await file.seek(k * piece.length + 4321, Deno.SeekMode.Start);
+        await file.read(probe);
+        assert.equal(probe[0], k);
+      }
+    } finally {
+      file.close();
+    }
+  });
+});
+
 Deno.test("createFileSink refuses an existing file unless overwrite is set", async () => {
   await withDir(async (dir) => {
     const path = join(dir, "out.bin");

@@ -14,8 +14,11 @@ export interface ByteSource {
   /**
    * Read exactly `length` bytes at `offset`. A range past the end throws {@link FormatError}
    * naming the offset; the returned array may be a view that the caller must not keep mutating.
+   * With `into` (at least `length` bytes), a file source reads straight into it and returns
+   * `into.subarray(0, length)`, so a caller can reuse its buffers; other sources may return other
+   * memory. Either way the bytes are in the returned array.
    */
-  read(offset: number, length: number): Promise<Uint8Array>;
+  read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array>;
   /** Release the underlying handle. Safe to call twice. */
   close(): Promise<void>;
 }

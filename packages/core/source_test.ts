@@ -45,6 +45,14 @@ Deno.test("openFileSource reads ranges; missing files and folders are clear erro
     await Deno.writeFile(path, DATA);
     const src = await openFileSource(path);
     await checkSource(src);
+    // reading into a caller's buffer: no allocation, a view of that buffer comes back
+    const into = new Uint8Array(16).fill(255);
+    const got = await src.read(10, 8, into);
+    assert.equal(got.buffer, into.buffer);
+    assert.equal(got.byteOffset, 0);
+    assert.deepEqual(got, DATA.subarray(10, 18));
+    assert.deepEqual(into.subarray(8), new Uint8Array(8).fill(255), "nothing past `length`");
+    assert.deepEqual(await src.read(0, 20, new Uint8Array(4)), DATA.subarray(0, 20), "too small");
     await src.close();
     await src.close();
     await assert.rejects(() => src.read(0, 1), /read after close/);

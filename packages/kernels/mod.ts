@@ -10,6 +10,7 @@
  *   `dequantize_row_*` decodes, bit for bit.
  * - bitsandbytes NF4 / FP4 with optional double quantization ({@link quantizeNf4} and friends).
  * - {@link WorkerPool}: the same kernels on worker threads.
+ * - {@link errorSumsInto}: the error sums (RMSE, max |error|, cosine, SNR) of a reconstruction.
  *
  * @example
  * ```ts
@@ -28,4 +29,5 @@ export * from "./types.ts";
 export * from "./quantize.ts";
 export * from "./nf4.ts";
 export * from "./pool.ts";
+export * from "./error_sums.ts";
 export { bf16ToFp32, fp16ToFp32, fp32ToBf16, fp32ToFp16 } from "./cpu/half.ts";

@@ -5,6 +5,7 @@
  * one thread, or a runtime without `Worker` run inline on the calling thread.
  * @module
  */
+import { ERROR_SUM_FIELDS, errorSumsInto } from "./error_sums.ts";
 import { dequantizeInto, quantizeInto } from "./quantize.ts";
 import { ggmlType, type QuantType, rowSize } from "./types.ts";
 
@@ -74,19 +75,28 @@ export interface RawHalfValues {
   bytes: Uint8Array;
 }
 
+/** What a task gives back: its result, per-row statistics, and (quantize, stats) its input buffer. */
+export interface PoolResult {
+  /** Quantized bytes or decoded float32 values. */
+  out: ArrayBuffer;
+  /** `stats` tasks: the {@link ERROR_SUM_FIELDS} error sums of each row. */
+  rowStats?: ArrayBuffer;
+  /** quantize and stats tasks: `task.data`, done with and handed back for reuse. */
+  input?: ArrayBuffer;
+}
+
 /** A worker's reply (internal protocol). */
 export type PoolReply =
-  | { id: number; ok: true; out: ArrayBuffer; rowStats?: ArrayBuffer }
+  | ({ id: number; ok: true } & PoolResult)
   | { id: number; ok: false; name: string; message: string };
 
-/** Values of per-row statistics kept by {@link runPoolTask}: see {@link QuantErrorStats}. */
-const STAT_FIELDS = 6; // sumSq, sumSqRef, dot, sumSqOut, maxAbs, nonFinite
-
-/** Reused buffer for decoding in `stats` tasks (tasks run one at a time per thread). */
+/** Reused buffers for widening f16/bf16 input and for decoding in `stats` tasks (tasks run one at
+ * a time per thread). */
+let widenScratch = new Float32Array(0);
 let decodeScratch = new Float32Array(0);
 
 /** Runs one task on this thread (used by the worker and by the pool's inline path). */
-export function runPoolTask(task: PoolTask): { out: ArrayBuffer; rowStats?: ArrayBuffer } {
+export function runPoolTask(task: PoolTask): PoolResult {
   if (task.op === "dequantize") {
     const dst = new Float32Array(task.count);
     dequantizeInto(task.type, new Uint8Array(task.data), dst);
@@ -94,47 +104,27 @@ export function runPoolTask(task: PoolTask): { out: ArrayBuffer; rowStats?: Arra
   }
   let src: Float32Array;
   if (task.input) {
-    src = new Float32Array(task.count);
+    if (widenScratch.length < task.count) widenScratch = new Float32Array(task.count);
+    src = widenScratch.subarray(0, task.count);
     dequantizeInto(task.input, new Uint8Array(task.data, 0, task.count * 2), src);
   } else {
     src = new Float32Array(task.data, 0, task.count);
   }
   const bytes = new Uint8Array(rowSize(task.type, task.count));
   quantizeInto(task.type, src, bytes);
-  if (task.op === "quantize") return { out: bytes.buffer };
+  if (task.op === "quantize") return { out: bytes.buffer, input: task.data };
   if (decodeScratch.length < task.count) decodeScratch = new Float32Array(task.count);
   const back = decodeScratch.subarray(0, task.count);
   dequantizeInto(task.type, bytes, back);
-  return { out: bytes.buffer, rowStats: rowStats(src, back, task.rowLength).buffer };
+  const sums = rowStats(src, back, task.rowLength).buffer;
+  return { out: bytes.buffer, rowStats: sums, input: task.data };
 }
 
 function rowStats(x: Float32Array, y: Float32Array, rowLength: number): Float64Array<ArrayBuffer> {
   const rows = x.length / rowLength;
-  const out = new Float64Array(rows * STAT_FIELDS);
+  const out = new Float64Array(rows * ERROR_SUM_FIELDS);
   for (let r = 0; r < rows; r++) {
-    let sumSq = 0, sumSqRef = 0, dot = 0, sumSqOut = 0, maxAbs = 0, nonFinite = 0;
-    for (let i = r * rowLength, e = i + rowLength; i < e; i++) {
-      const a = x[i], b = y[i];
-      const d = a - b; // exact in float64 for float32 inputs, finite when both are
-      // a - a and d - d are NaN exactly when a, or one of a and b, is NaN or infinite
-      if (a - a !== 0 || d - d !== 0) {
-        nonFinite++;
-        continue;
-      }
-      sumSq += d * d;
-      sumSqRef += a * a;
-      dot += a * b;
-      sumSqOut += b * b;
-      const ad = d < 0 ? -d : d;
-      if (ad > maxAbs) maxAbs = ad;
-    }
-    const o = r * STAT_FIELDS;
-    out[o] = sumSq;
-    out[o + 1] = sumSqRef;
-    out[o + 2] = dot;
-    out[o + 3] = sumSqOut;
-    out[o + 4] = maxAbs;
-    out[o + 5] = nonFinite;
+    errorSumsInto(x, y, r * rowLength, (r + 1) * rowLength, out, r * ERROR_SUM_FIELDS);
   }
   return out;
 }
@@ -145,7 +135,7 @@ function emptyStats(count: number): QuantErrorStats {
 
 /** Adds per-row statistics in row order (so the sums do not depend on the chunking). */
 function addRows(into: QuantErrorStats, rows: Float64Array): void {
-  for (let o = 0; o < rows.length; o += STAT_FIELDS) {
+  for (let o = 0; o < rows.length; o += ERROR_SUM_FIELDS) {
     into.sumSq += rows[o];
     into.sumSqRef += rows[o + 1];
     into.dot += rows[o + 2];
@@ -164,14 +154,22 @@ function rebuildError(name: string, message: string): Error {
 
 interface Job {
   task: PoolTask;
-  resolve(reply: { out: ArrayBuffer; rowStats?: ArrayBuffer }): void;
+  resolve(reply: PoolResult): void;
   reject(err: unknown): void;
 }
 
 interface Slot {
   worker: Worker;
-  job: Job | null;
+  /** Tasks posted to this worker, oldest (running) first. */
+  jobs: Job[];
 }
+
+/**
+ * Tasks a worker holds at once: the one it runs and the next, so that it starts the next as soon
+ * as it is done instead of waiting for the main thread to answer its reply (on a busy machine that
+ * round trip costs a tenth of a millisecond or more per task).
+ */
+const TASKS_PER_WORKER = 2;
 
 interface WorkerLike {
   new (url: URL, options: { type: "module" }): Worker;
@@ -247,7 +245,8 @@ export class WorkerPool {
    * when `withStats`; concurrent calls spread over the workers, so a caller streaming chunks keeps
    * every worker busy without splitting each chunk. `src` is float32 values, or f16/bf16 bytes
    * that the worker widens (exactly, as `dequantize("f16" | "bf16", ...)`) before quantizing. Its
-   * buffer is transferred (and detached) when `src` spans it exactly; otherwise it is copied.
+   * buffer is transferred (and detached) when `src` spans it exactly, and then handed back as
+   * `spare` once the worker is done with it, for the caller to reuse; otherwise it is copied.
    * Runs inline with one thread.
    */
   async quantizeOnOneWorker(
@@ -255,7 +254,7 @@ export class WorkerPool {
     src: Float32Array | RawHalfValues,
     rowLength: number,
     withStats = false,
-  ): Promise<{ bytes: Uint8Array; stats?: QuantErrorStats }> {
+  ): Promise<{ bytes: Uint8Array; stats?: QuantErrorStats; spare?: ArrayBuffer }> {
     this.#checkOpen();
     const t = ggmlType(type);
     const raw = src instanceof Float32Array ? undefined : src;
@@ -282,10 +281,11 @@ export class WorkerPool {
     const canWork = typeof (globalThis as { Worker?: unknown }).Worker === "function";
     const reply = !canWork || this.threads <= 1 ? runPoolTask(task) : await this.#submit(task);
     const bytes = new Uint8Array(reply.out);
-    if (!withStats) return { bytes };
+    const spare = owns ? reply.input : undefined;
+    if (!withStats) return { bytes, spare };
     const stats = emptyStats(count);
     addRows(stats, new Float64Array(reply.rowStats!));
-    return { bytes, stats };
+    return { bytes, stats, spare };
   }
 
   /**
@@ -330,6 +330,15 @@ export class WorkerPool {
     return out;
   }
 
+  /**
+   * Tasks the workers run or hold at once (two per worker: the one running and the next). A
+   * caller streaming chunks through {@link WorkerPool.quantizeOnOneWorker} keeps this many in
+   * flight to keep every worker busy.
+   */
+  get capacity(): number {
+    return this.threads * TASKS_PER_WORKER;
+  }
+
   /** Workers started so far and still running (they start on first use). */
   get workers(): number {
     return this.#slots.length;
@@ -342,7 +351,7 @@ export class WorkerPool {
     const err = new Error("WorkerPool: closed");
     for (const slot of this.#slots) {
       slot.worker.terminate();
-      slot.job?.reject(err);
+      for (const job of slot.jobs) job.reject(err);
     }
     for (const job of this.#queue) job.reject(err);
     this.#slots = [];
@@ -423,7 +432,7 @@ export class WorkerPool {
     if (this.#closed) throw new Error("WorkerPool: closed");
   }
 
-  #submit(task: PoolTask): Promise<{ out: ArrayBuffer; rowStats?: ArrayBuffer }> {
+  #submit(task: PoolTask): Promise<PoolResult> {
     if (this.#closed) return Promise.reject(new Error("WorkerPool: closed"));
     task.id = this.#nextId++;
     return new Promise((resolve, reject) => {
@@ -434,13 +443,13 @@ export class WorkerPool {
 
   #pump(): void {
     while (this.#queue.length > 0) {
-      let slot = this.#slots.find((s) => s.job === null);
-      if (!slot) {
-        if (this.#slots.length >= this.threads) return;
-        slot = this.#spawn();
-      }
+      // an idle worker first, then a new one, then one with room for a next task
+      let slot = this.#slots.find((s) => s.jobs.length === 0);
+      if (!slot && this.#slots.length < this.threads) slot = this.#spawn();
+      slot ??= this.#slots.find((s) => s.jobs.length < TASKS_PER_WORKER);
+      if (!slot) return;
       const job = this.#queue.shift()!;
-      slot.job = job;
+      slot.jobs.push(job);
       slot.worker.postMessage(job.task, [job.task.data]);
     }
   }
@@ -448,23 +457,23 @@ export class WorkerPool {
   #spawn(): Slot {
     const W = (globalThis as unknown as { Worker: WorkerLike }).Worker;
     const worker = new W(new URL("./worker.ts", import.meta.url), { type: "module" });
-    const slot: Slot = { worker, job: null };
+    const slot: Slot = { worker, jobs: [] };
     worker.onmessage = (e: MessageEvent<PoolReply>) => {
-      const job = slot.job;
+      const job = slot.jobs[0];
       if (!job || e.data.id !== job.task.id) return;
-      slot.job = null;
+      slot.jobs.shift();
       const reply = e.data;
-      if (reply.ok) job.resolve({ out: reply.out, rowStats: reply.rowStats });
+      if (reply.ok) job.resolve({ out: reply.out, rowStats: reply.rowStats, input: reply.input });
       else job.reject(rebuildError(reply.name, reply.message));
       this.#pump();
     };
     const fail = (e: Event, message: string) => {
       e.preventDefault();
-      const job = slot.job;
-      slot.job = null;
+      const jobs = slot.jobs;
+      slot.jobs = [];
       worker.terminate();
       this.#slots = this.#slots.filter((s) => s !== slot);
-      job?.reject(new Error(`WorkerPool: ${message}`));
+      for (const job of jobs) job.reject(new Error(`WorkerPool: ${message}`));
       this.#pump();
     };
     worker.onerror = (e: ErrorEvent) => fail(e, `worker failed: ${e.message}`);

@@ -150,12 +150,50 @@ Deno.test("WorkerPool.quantizeOnOneWorker: same bytes and stats as quantizeWithS
     assert.deepEqual(got.bytes, want.bytes);
     assert.deepEqual(got.stats, want.stats);
     assert.equal(owned.length, 0, "an exactly-spanning buffer is transferred");
+    assert.deepEqual(new Float32Array(got.spare!), src, "and handed back unchanged, for reuse");
     const view = new Float32Array(src.length + 8).subarray(4, 4 + src.length);
     view.set(src);
     const copied = await pool.quantizeOnOneWorker("q4_k", view, 256);
     assert.deepEqual(copied.bytes, want.bytes);
     assert.equal(copied.stats, undefined);
     assert.equal(view.length, src.length, "a view is copied, not detached");
+    assert.equal(copied.spare, undefined, "a copy is not handed back");
+  } finally {
+    pool.close();
+  }
+  const inline = new WorkerPool(1);
+  const owned = new Float32Array(256).fill(0.5);
+  const got = await inline.quantizeOnOneWorker("q8_0", owned, 256, true);
+  assert.equal(got.spare, owned.buffer, "inline, the buffer itself is handed back");
+  inline.close();
+});
+
+Deno.test("WorkerPool: two tasks per worker, replies in order, a failing task fails alone", async () => {
+  const pool = new WorkerPool(2);
+  assert.equal(pool.capacity, 4);
+  try {
+    const chunks = Array.from({ length: 9 }, (_, k) => input(8, 256, 10 + k));
+    const want = chunks.map((c) => quantize("q4_0", c));
+    const jobs = chunks.map((c, k) =>
+      k === 4
+        ? pool.quantizeOnOneWorker("q8_1" as QuantType, c.slice(), 256)
+        : pool.quantizeOnOneWorker("q4_0", c.slice(), 256, true)
+    );
+    await Promise.resolve();
+    assert.equal(pool.workers, 2);
+    const settled = await Promise.allSettled(jobs);
+    settled.forEach((r, k) => {
+      if (k === 4) assert.equal(r.status, "rejected");
+      else {
+        assert.equal(r.status, "fulfilled");
+        assert.deepEqual((r as PromiseFulfilledResult<{ bytes: Uint8Array }>).value.bytes, want[k]);
+      }
+    });
+    // close() rejects the running and the held tasks alike
+    const more = chunks.map((c) => pool.quantizeOnOneWorker("q6_k", c.slice(), 256));
+    await Promise.resolve();
+    pool.close();
+    for (const r of await Promise.allSettled(more)) assert.equal(r.status, "rejected");
   } finally {
     pool.close();
   }

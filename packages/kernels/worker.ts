@@ -15,9 +15,9 @@ const scope = globalThis as unknown as WorkerScope;
 scope.onmessage = (e: MessageEvent<PoolTask>) => {
   const task = e.data;
   try {
-    const { out, rowStats } = runPoolTask(task);
-    const transfer: Transferable[] = rowStats ? [out, rowStats] : [out];
-    scope.postMessage({ id: task.id, ok: true, out, rowStats }, transfer);
+    const result = runPoolTask(task);
+    const transfer = [result.out, result.rowStats, result.input].filter((b) => b !== undefined);
+    scope.postMessage({ id: task.id, ok: true, ...result }, transfer);
   } catch (err) {
     const name = err instanceof Error ? err.name : "Error";
     const message = err instanceof Error ? err.message : String(err);

@@ -11,6 +11,28 @@ export const CHUNK_ELEMENTS = 1 << 19;
 
 const EMPTY = new Float32Array(0);
 
+/**
+ * Buffers a job is done with, kept for reading the next chunks into: a job reads gigabytes in
+ * chunks of the same few sizes, and a fresh buffer per chunk costs an allocation, zero-filling
+ * and page faults for every byte read. At most `max` buffers are kept.
+ */
+export class SpareBuffers {
+  #free: ArrayBuffer[] = [];
+  /** Keep at most `max` buffers. */
+  constructor(readonly max: number) {}
+  /** A kept buffer of exactly `byteLength` bytes, if there is one (it is no longer kept). */
+  take(byteLength: number): ArrayBuffer | undefined {
+    const i = this.#free.findIndex((b) => b.byteLength === byteLength);
+    return i < 0 ? undefined : this.#free.splice(i, 1)[0];
+  }
+  /** Keep `buffer` for a later {@link SpareBuffers.take}, dropping the oldest beyond `max`. */
+  give(buffer: ArrayBuffer | undefined): void {
+    if (!buffer || buffer.byteLength === 0) return;
+    this.#free.push(buffer);
+    if (this.#free.length > this.max) this.#free.shift();
+  }
+}
+
 /** One chunk of a tensor: rows `[row, row + rows)`, as float32. */
 export interface Chunk {
   /** First row. */
@@ -36,6 +58,8 @@ export async function* readChunks(
     signal?: AbortSignal;
     /** Read f16/bf16 tensors as their stored bytes (`Chunk.half`) through `weights.readHalf`. */
     half?: boolean;
+    /** Buffers to read into when one of the right size is spare. */
+    spare?: SpareBuffers;
   } = {},
 ): AsyncGenerator<Chunk> {
   const cols = rowLength(tensor);
@@ -47,15 +71,22 @@ export async function* readChunks(
   );
   const read = (row: number) => {
     const rows = Math.min(per, totalRows - row);
+    const count = rows * cols;
     if (options.half && weights.readHalf) {
-      return weights.readHalf(tensor.name, row * cols, rows * cols).then((half) => ({
+      const into = options.spare?.take(count * 2);
+      return weights.readHalf(tensor.name, row * cols, count, into && new Uint8Array(into)).then((
+        half,
+      ) => ({
         row,
         rows,
         data: EMPTY,
         half,
       }));
     }
-    return weights.readF32(tensor.name, row * cols, rows * cols).then((data) => ({
+    const into = options.spare?.take(count * 4);
+    return weights.readF32(tensor.name, row * cols, count, into && new Float32Array(into)).then((
+      data,
+    ) => ({
       row,
       rows,
       data,

@@ -6,7 +6,7 @@
 import type { ByteSink } from "@quantx/core";
 import { GgufWriter } from "@quantx/gguf";
 import { ggmlType, type QuantType } from "@quantx/kernels";
-import { readChunks } from "./chunks.ts";
+import { readChunks, SpareBuffers } from "./chunks.ts";
 import type { Kernels } from "./kernels.ts";
 import type { RunControl } from "./options.ts";
 import type { GgufPlan } from "./gguf_plan.ts";
@@ -42,12 +42,15 @@ export async function writeGgufModel(
       bytesDone,
       bytesTotal,
     });
-  // Chunks are quantized while the next ones are read: one per worker plus one, written in order.
+  // Chunks are quantized while the next one is read, as many as the kernels take at once plus
+  // one, and written in order.
   const inFlightMax = kernels.parallelism + 1;
+  const spare = new SpareBuffers(inFlightMax + 1);
   const inFlight: { job: ReturnType<Kernels["quantize"]>; index: number; name: string }[] = [];
   const writeOldest = async () => {
     const { job, index, name } = inFlight.shift()!;
-    const { bytes, stats } = await job;
+    const { bytes, stats, spare: done } = await job;
+    spare.give(done);
     if (stats) total.merge(stats);
     await writer.writeTensorData(bytes);
     bytesDone += bytes.byteLength;
@@ -91,9 +94,11 @@ export async function writeGgufModel(
         rowMultiple: transform?.rowMultiple,
         signal: control.signal,
         half: half !== undefined,
+        spare,
       })
     ) {
       const values = transform ? transform.apply(chunk.data, chunk.row, chunk.rows) : chunk.data;
+      if (values.buffer !== chunk.data.buffer) spare.give(chunk.data.buffer as ArrayBuffer);
       const job = half && chunk.half
         ? half(type, { dtype: halfDtype!, bytes: chunk.half }, entry.shape[0], quantized)
         : kernels.quantize(type, values, entry.shape[0], quantized);

@@ -18,14 +18,15 @@ export interface Kernels {
   readonly parallelism: number;
   /**
    * Quantize whole rows of `rowLength` values; with `measure`, also decode the result and
-   * return the error against `values`.
+   * return the error against `values`. `values` may be taken over (its buffer detached); `spare`
+   * is then that buffer handed back once done, for the caller to read the next chunk into.
    */
   quantize(
     type: QuantType,
     values: Float32Array,
     rowLength: number,
     measure: boolean,
-  ): Promise<{ bytes: Uint8Array; stats?: ErrorStats }>;
+  ): Promise<Quantized>;
   /**
    * Like {@link Kernels.quantize} for f16/bf16 values still in their stored bytes (widened by the
    * kernels, off the main thread); absent when the backend cannot.
@@ -35,27 +36,40 @@ export interface Kernels {
     half: RawHalfValues,
     rowLength: number,
     measure: boolean,
-  ): Promise<{ bytes: Uint8Array; stats?: ErrorStats }>;
+  ): Promise<Quantized>;
   /** Release workers or the device. */
   close(): void;
+}
+
+/** What {@link Kernels.quantize} returns. */
+export interface Quantized {
+  /** The quantized rows. */
+  bytes: Uint8Array;
+  /** The error against the input, when measured. */
+  stats?: ErrorStats;
+  /** The input's buffer, when the kernels took it over and are done with it. */
+  spare?: ArrayBuffer;
 }
 
 /** CPU kernels on a worker pool of `threads` workers; errors are measured in the workers too. */
 export function cpuKernels(threads: number): Kernels {
   const pool = new WorkerPool(threads);
+  // Each chunk goes whole to one worker (its buffer transferred, not copied, and handed back for
+  // the next read); the job keeps `pool.capacity` chunks in flight.
+  const run = async (
+    type: QuantType,
+    src: Float32Array | RawHalfValues,
+    rowLength: number,
+    measure: boolean,
+  ): Promise<Quantized> => {
+    const r = await pool.quantizeOnOneWorker(type, src, rowLength, measure);
+    return { bytes: r.bytes, stats: r.stats && ErrorStats.fromSums(r.stats), spare: r.spare };
+  };
   return {
     description: `cpu (${threads} thread${threads === 1 ? "" : "s"})`,
-    parallelism: threads,
-    async quantize(type, values, rowLength, measure) {
-      // Each chunk goes whole to one worker (its buffer transferred, not copied); the job keeps
-      // `threads` chunks in flight.
-      const { bytes, stats } = await pool.quantizeOnOneWorker(type, values, rowLength, measure);
-      return { bytes, stats: stats && ErrorStats.fromSums(stats) };
-    },
-    async quantizeHalf(type, half, rowLength, measure) {
-      const { bytes, stats } = await pool.quantizeOnOneWorker(type, half, rowLength, measure);
-      return { bytes, stats: stats && ErrorStats.fromSums(stats) };
-    },
+    parallelism: pool.capacity,
+    quantize: run,
+    quantizeHalf: run,
     close: () => pool.close(),
   };
 }

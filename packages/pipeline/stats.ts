@@ -4,6 +4,11 @@
  * @module
  */
 
+import { ERROR_SUM_FIELDS, errorSumsInto } from "@quantx/kernels";
+
+/** Scratch for {@link ErrorStats.add} (it runs to completion, so one is enough). */
+const SUMS = new Float64Array(ERROR_SUM_FIELDS);
+
 /** Summary of how far a reconstruction is from its reference. */
 export interface ErrorSummary {
   /** Number of values compared. */
@@ -33,28 +38,14 @@ export class ErrorStats {
   /** Add a chunk: `ref[i]` against `out[i]`. */
   add(ref: Float32Array, out: Float32Array): void {
     if (ref.length !== out.length) throw new Error("ErrorStats.add: length mismatch");
-    let e2 = 0, r2 = 0, o2 = 0, dot = 0, maxAbs = this.#maxAbs, bad = 0;
-    for (let i = 0; i < ref.length; i++) {
-      const r = ref[i], o = out[i];
-      if (!Number.isFinite(r) || !Number.isFinite(o)) {
-        bad++;
-        continue;
-      }
-      const e = o - r;
-      e2 += e * e;
-      r2 += r * r;
-      o2 += o * o;
-      dot += r * o;
-      const a = Math.abs(e);
-      if (a > maxAbs) maxAbs = a;
-    }
+    errorSumsInto(ref, out, 0, ref.length, SUMS, 0);
     this.#count += ref.length;
-    this.#sumErr2 += e2;
-    this.#sumRef2 += r2;
-    this.#sumOut2 += o2;
-    this.#dot += dot;
-    this.#maxAbs = maxAbs;
-    this.#nonFinite += bad;
+    this.#sumErr2 += SUMS[0];
+    this.#sumRef2 += SUMS[1];
+    this.#dot += SUMS[2];
+    this.#sumOut2 += SUMS[3];
+    this.#maxAbs = Math.max(this.#maxAbs, SUMS[4]);
+    this.#nonFinite += SUMS[5];
   }
 
   /**

@@ -39,13 +39,18 @@ export interface Weights {
   metadata: Record<string, unknown>;
   /** Format-specific facts worth showing (bnb quant type, block size, ...). */
   details: Record<string, string | number | boolean>;
-  /** Elements `[start, start + count)` of a tensor as float32. Ranges must be whole rows for block types. */
-  readF32(name: string, start: number, count: number): Promise<Float32Array>;
+  /**
+   * Elements `[start, start + count)` of a tensor as float32. Ranges must be whole rows for block
+   * types. `into` is a buffer the values may be read into (inputs that can, do), so a job can
+   * reuse its buffers; the values are in the returned array either way.
+   */
+  readF32(name: string, start: number, count: number, into?: Float32Array): Promise<Float32Array>;
   /**
    * Elements `[start, start + count)` of an f16 or bf16 tensor as their stored little-endian
-   * bytes, for kernels that widen them themselves; absent when the input cannot do that.
+   * bytes, for kernels that widen them themselves; absent when the input cannot do that. `into`
+   * as for {@link Weights.readF32}.
    */
-  readHalf?(name: string, start: number, count: number): Promise<Uint8Array>;
+  readHalf?(name: string, start: number, count: number, into?: Uint8Array): Promise<Uint8Array>;
   /** The opened GGUF file, for GGUF inputs (raw tensor bytes, typed metadata). */
   gguf?: GgufFile;
   /** Release file handles. */

@@ -65,9 +65,9 @@ export interface Checkpoint {
   /** The tensor named `name`, if any. */
   tensor(name: string): SafetensorsTensor | undefined;
   /** Raw bytes of a tensor (see {@link SafetensorsFile.read}). */
-  read(name: string, offset?: number, length?: number): Promise<Uint8Array>;
+  read(name: string, offset?: number, length?: number, into?: Uint8Array): Promise<Uint8Array>;
   /** Elements `[start, start + count)` of a tensor as float32 (see {@link SafetensorsFile.readF32}). */
-  readF32(name: string, start?: number, count?: number): Promise<Float32Array>;
+  readF32(name: string, start?: number, count?: number, into?: Float32Array): Promise<Float32Array>;
   /** Close every shard. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -357,8 +357,10 @@ export async function openCheckpoint(path: string): Promise<Checkpoint> {
     shards,
     warnings,
     tensor: (name) => owner.has(name) ? owner.get(name)!.tensor(name) : undefined,
-    read: async (name, offset, length) => await shardOf(name).read(name, offset, length),
-    readF32: async (name, start, count) => await shardOf(name).readF32(name, start, count),
+    read: async (name, offset, length, into) =>
+      await shardOf(name).read(name, offset, length, into),
+    readF32: async (name, start, count, into) =>
+      await shardOf(name).readF32(name, start, count, into),
     async close() {
       if (closed) return;
       closed = true;

@@ -69,14 +69,16 @@ export interface SafetensorsFile {
   /**
    * Raw bytes of a tensor: `length` bytes (default: to the end of the tensor) starting `offset`
    * bytes into its data. The result may be a view into the source's buffer; copy before mutating.
+   * `into` is a buffer to read into, for callers that reuse theirs (see `ByteSource.read`).
    */
-  read(name: string, offset?: number, length?: number): Promise<Uint8Array>;
+  read(name: string, offset?: number, length?: number, into?: Uint8Array): Promise<Uint8Array>;
   /**
    * Elements `[start, start + count)` of a tensor (row-major) as float32 (default: from `start`
    * to the end). Any dtype but `F6_*` and `C64`; read from the source in chunks of
-   * {@link READ_CHUNK_BYTES}.
+   * {@link READ_CHUNK_BYTES}. With `into` (at least `count` values) the values are written into it
+   * and `into.subarray(0, count)` is returned, so a caller can reuse its buffers.
    */
-  readF32(name: string, start?: number, count?: number): Promise<Float32Array>;
+  readF32(name: string, start?: number, count?: number, into?: Float32Array): Promise<Float32Array>;
   /** Close the source. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -288,7 +290,7 @@ function renamed(source: ByteSource, name: string): ByteSource {
   return {
     name,
     size: source.size,
-    read: (offset, length) => source.read(offset, length),
+    read: (offset, length, into) => source.read(offset, length, into),
     close: () => source.close(),
   };
 }
@@ -373,7 +375,7 @@ async function openFromSource(source: ByteSource): Promise<SafetensorsFile> {
     metadata,
     warnings,
     tensor: (name) => byName.get(name),
-    read(name, offset = 0, length?) {
+    read(name, offset = 0, length?, into?) {
       const t = get(name);
       const len = length ?? t.byteLength - offset;
       if (
@@ -387,9 +389,9 @@ async function openFromSource(source: ByteSource): Promise<SafetensorsFile> {
           ),
         );
       }
-      return source.read(t.dataOffset + offset, len);
+      return source.read(t.dataOffset + offset, len, into);
     },
-    async readF32(name, start = 0, count?) {
+    async readF32(name, start = 0, count?, into?) {
       const t = get(name);
       if (!canDecodeF32(t.dtype)) {
         throw new QuantxError(
@@ -410,21 +412,29 @@ async function openFromSource(source: ByteSource): Promise<SafetensorsFile> {
           `elements [${start}, ${start + n}) are outside tensor ${brief(name)} (${total} elements)`,
         );
       }
+      const target = into && into.length >= n ? into.subarray(0, n) : undefined;
       if (t.dtype === "F32" && HOST_LE && n > 0 && n * 4 <= READ_CHUNK_BYTES) {
-        // One read; a freshly allocated result (file, Blob, HTTP sources) is used as it is.
-        const bytes = await source.read(t.dataOffset + start * 4, n * 4);
+        // One read, into `target` when given; a freshly allocated result is used as it is.
+        const bytes = await source.read(
+          t.dataOffset + start * 4,
+          n * 4,
+          target && new Uint8Array(target.buffer, target.byteOffset, n * 4),
+        );
+        if (target && bytes.buffer === target.buffer && bytes.byteOffset === target.byteOffset) {
+          return target;
+        }
         if (
           bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength &&
           bytes.buffer instanceof ArrayBuffer
         ) {
           return new Float32Array(bytes.buffer);
         }
-        const out = new Float32Array(n);
+        const out = target ?? new Float32Array(n);
         decodeF32Into("F32", bytes, out, 0, n);
         return out;
       }
       const bits = dtypeBits(t.dtype);
-      const out = new Float32Array(n);
+      const out = target ?? new Float32Array(n);
       // elements per chunk: a multiple of 8 so every chunk starts on a byte boundary
       const per = Math.max(8, Math.floor((READ_CHUNK_BYTES * 8) / bits / 8) * 8);
       const fetch = (first: number) => {

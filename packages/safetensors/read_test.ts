@@ -280,6 +280,16 @@ Deno.test("lazy: open reads only the header; readF32 reads in bounded chunks", a
   assert.equal(src.reads.reduce((s, [, len]) => s + len, 0), 2 * n);
   // a range in the middle
   assert.deepEqual(await file.readF32("big", 4_194_300, 10), values.subarray(4_194_300, 4_194_310));
+  // into a caller's buffer, F16 and F32 alike; a too-small one is not used
+  const into = new Float32Array(12).fill(-7);
+  const mid = await file.readF32("big", 4_194_300, 10, into);
+  assert.equal(mid.buffer, into.buffer);
+  assert.deepEqual(mid, values.subarray(4_194_300, 4_194_310));
+  assert.deepEqual([...into.subarray(10)], [-7, -7]);
+  const small = await file.readF32("small", 0, 2, into);
+  assert.equal(small.buffer, into.buffer);
+  assert.deepEqual(small, f32([1, 2]));
+  assert.deepEqual(await file.readF32("small", 0, 2, new Float32Array(1)), f32([1, 2]));
   await file.close();
 });
 
@@ -579,6 +589,14 @@ Deno.test("checkpoint: sharded index and HF folder", async () => {
           await ck.read("model.layers.0.q.weight", 0, 2),
           fromF32("BF16", f32([110])),
         );
+        // into the caller's buffers (file sources read straight into them)
+        const values = new Float32Array(6);
+        const embed = await ck.readF32("model.embed.weight", 0, 6, values);
+        assert.equal(embed.buffer, values.buffer);
+        assert.deepEqual(values, f32([100, 101, 102, 103, 104, 105]));
+        const raw = new Uint8Array(2);
+        assert.equal((await ck.read("model.layers.0.q.weight", 0, 2, raw)).buffer, raw.buffer);
+        assert.deepEqual(raw, fromF32("BF16", f32([110])));
         await assert.rejects(
           ck.readF32("nope", 0, 1),
           (e) => (e as QuantxError).code === "ENOTENSOR",

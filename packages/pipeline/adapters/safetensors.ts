@@ -59,13 +59,13 @@ export async function openSafetensorsWeights(path: string): Promise<CheckpointWe
       byteLength: t.byteLength,
     })),
     details: {},
-    readF32: (name, start, count) => ckpt.readF32(name, start, count),
-    readHalf(name, start, count) {
+    readF32: (name, start, count, into) => ckpt.readF32(name, start, count, into),
+    readHalf(name, start, count, into) {
       const t = ckpt.tensor(name);
       if (t?.dtype !== "F16" && t?.dtype !== "BF16") {
         return Promise.reject(new TypeError(`${name} is not an f16 or bf16 tensor`));
       }
-      return ckpt.read(name, start * 2, count * 2);
+      return ckpt.read(name, start * 2, count * 2, into);
     },
     close: () => ckpt.close(),
   };
