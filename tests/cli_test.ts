@@ -242,13 +242,13 @@ Deno.test("bad inputs: one-line message, right exit code, nothing left behind", 
 });
 
 for (
-  const [signal, code, word] of [["SIGINT", 130, "interrupted"], [
-    "SIGTERM",
-    143,
-    "terminated",
-  ]] as const
+  // one thread: the main thread writes; two: the workers write into the partial file themselves
+  const [signal, code, word, threads] of [
+    ["SIGINT", 130, "interrupted", "2"],
+    ["SIGTERM", 143, "terminated", "1"],
+  ] as const
 ) {
-  Deno.test(`${signal} during quantize exits ${code} and removes the partial file`, async () => {
+  Deno.test(`${signal} during quantize (${threads} thread(s)) exits ${code}, removes the partial file`, async () => {
     const dir = await Deno.makeTempDir({ prefix: "quantx-signal-" });
     try {
       const input = join(dir, "big.safetensors");
@@ -260,9 +260,21 @@ for (
       await writeTestSafetensors(input, big);
       const out = join(dir, "out.gguf");
       const { CLI } = await import("./support/cli.ts");
-      // q2_k on one thread is the slowest type: the job lasts seconds, well past the signal.
+      // q2_k is the slowest type: the job lasts seconds, well past the signal.
       const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", CLI, "quantize", input, "-o", out, "--type", "q2_k", "--threads", "1"],
+        args: [
+          "run",
+          "-A",
+          CLI,
+          "quantize",
+          input,
+          "-o",
+          out,
+          "--type",
+          "q2_k",
+          "--threads",
+          threads,
+        ],
         stdout: "piped",
         stderr: "piped",
       }).spawn();
@@ -404,6 +416,79 @@ Deno.test("f16 and bf16 inputs: widened in the workers, byte-identical to libggm
           await f.close();
         }
       }
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("tensors of several chunks: workers read and write the file themselves, libggml's bytes", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "quantx-chunks-" });
+  try {
+    // [1100, 512] = 563200 values: a full chunk of 1024 rows and one of 76; two of each dtype, so
+    // read buffers are reused across tensors on the single-thread path
+    const shape = [1100, 512];
+    const tensors = (["F32", "F16", "BF16"] as const).flatMap((dtype, k) => [
+      { name: `${dtype}.a.weight`, shape, values: gaussian(1100 * 512, 30 + k, 0.05), dtype },
+      { name: `${dtype}.b.weight`, shape, values: gaussian(1100 * 512, 40 + k, 0.02), dtype },
+    ]);
+    const input = join(dir, "model.safetensors");
+    await writeTestSafetensors(input, [
+      ...tensors,
+      { name: "norm.weight", shape: [512], values: gaussian(512, 9, 0.1, 1) },
+    ]);
+    const st = await openSafetensors(input);
+    const want = new Map<string, Uint8Array>();
+    for (const t of tensors) want.set(t.name, ggmlQuantize("q8_0", await st.readF32(t.name), 1100));
+    await st.close();
+    const outs: Uint8Array[] = [];
+    const summaries: string[] = [];
+    for (const threads of ["1", "2", "3"]) {
+      const out = join(dir, `t${threads}.gguf`);
+      const args = ["quantize", input, "-o", out, "--type", "q8_0", "--no-card"];
+      const r = await quantx([...args, "--threads", threads]);
+      assert.equal(r.code, 0, r.stderr);
+      summaries.push(r.stdout.split("\n").filter((l) => l.startsWith("error:")).join());
+      const f = await openGguf(out);
+      try {
+        for (const t of tensors) {
+          const info = f.tensors.find((x) => x.name === t.name)!;
+          assert.deepEqual(await f.read(info), want.get(t.name), `${t.name}, ${threads} threads`);
+        }
+      } finally {
+        await f.close();
+      }
+      outs.push(await Deno.readFile(out));
+    }
+    assert.deepEqual(outs[1], outs[0]);
+    assert.deepEqual(outs[2], outs[0]);
+    assert.match(summaries[0], /rmse/);
+    assert.deepEqual(summaries, [summaries[0], summaries[0], summaries[0]], "same measured error");
+
+    // a GGUF input's f32/f16 tensors are read by the workers too
+    const f16 = join(dir, "f16.gguf");
+    assert.equal(
+      (await quantx(["quantize", input, "-o", f16, "--type", "f16", "--no-card"])).code,
+      0,
+    );
+    const requant: Uint8Array[] = [];
+    for (const threads of ["1", "2"]) {
+      const out = join(dir, `re${threads}.gguf`);
+      const r = await quantx(["quantize", f16, "-o", out, "--type", "q8_0", "--threads", threads]);
+      assert.equal(r.code, 0, r.stderr);
+      requant.push(await Deno.readFile(out));
+    }
+    assert.deepEqual(requant[1], requant[0]);
+    const g = await openGguf(join(dir, "re2.gguf"));
+    const src = await openGguf(f16);
+    try {
+      for (const t of tensors) {
+        const widened = dequantize("f16", await src.read(src.tensor(t.name)!), 1100 * 512);
+        assert.deepEqual(await g.read(g.tensor(t.name)!), ggmlQuantize("q8_0", widened, 1100));
+      }
+    } finally {
+      await g.close();
+      await src.close();
     }
   } finally {
     await Deno.remove(dir, { recursive: true });

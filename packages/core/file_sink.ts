@@ -83,6 +83,19 @@ export async function createFileSink(
     return discarded;
   };
   const onAbort = () => void discard();
+  // Count bytes written (here or into reserved ranges) and sync in the background now and then.
+  const advance = (length: number) => {
+    position += length;
+    unflushed += length;
+    if (unflushed >= FLUSH_BYTES && !flushing) {
+      unflushed = 0;
+      const flush = handle.datasync().then(() => {
+        flushing = undefined;
+      });
+      flush.catch(() => {}); // a failure stays in `flushing` and is thrown by close
+      flushing = flush;
+    }
+  };
   signal?.addEventListener("abort", onAbort, { once: true });
   const ensureOpen = () => {
     if (state === "aborted") {
@@ -103,10 +116,16 @@ export async function createFileSink(
     async write(bytes) {
       if (state === "aborted") await discarded;
       ensureOpen();
+      const at = position;
       const job = (async () => {
         let done = 0;
         while (done < bytes.byteLength) {
-          const { bytesWritten } = await handle.write(bytes, done, bytes.byteLength - done);
+          const { bytesWritten } = await handle.write(
+            bytes,
+            done,
+            bytes.byteLength - done,
+            at + done, // positional: ranges handed out by reserve() lie in between
+          );
           done += bytesWritten;
         }
       })();
@@ -117,21 +136,28 @@ export async function createFileSink(
         await discard();
         throw fsError(e, `cannot write ${path}`, path);
       }
-      position += bytes.byteLength;
-      unflushed += bytes.byteLength;
-      if (unflushed >= FLUSH_BYTES && !flushing) {
-        unflushed = 0;
-        const flush = handle.datasync().then(() => {
-          flushing = undefined;
-        });
-        flush.catch(() => {}); // a failure stays in `flushing` and is thrown by close
-        flushing = flush;
+      advance(bytes.byteLength);
+    },
+    reserve(length) {
+      ensureOpen();
+      if (!Number.isSafeInteger(length) || length < 0) {
+        throw new RangeError(`reserve: length must be a non-negative integer, got ${length}`);
       }
+      const range = { path: partial, offset: position };
+      advance(length);
+      return range;
     },
     async close() {
       ensureOpen();
       try {
         await flushing;
+        const size = (await handle.stat()).size;
+        if (size !== position) {
+          throw new QuantxError(
+            `${path}: ${position} bytes were written or reserved, but the file has ${size}`,
+            { code: "EIO", path },
+          );
+        }
         await handle.sync();
         await handle.close();
         state = "closed";

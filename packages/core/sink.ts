@@ -12,10 +12,25 @@ export interface ByteSink {
   readonly position: number;
   /** Append bytes. The sink does not keep a reference to `bytes` after the promise resolves. */
   write(bytes: Uint8Array): Promise<void>;
+  /**
+   * File sinks only: skip `length` bytes that the caller writes itself, with positional writes
+   * into the file `path` at byte `offset` (the partial file), before {@link ByteSink.close}. This
+   * lets worker threads write their results in parallel; `close` checks that the file reached
+   * the sink's final position.
+   */
+  reserve?(length: number): FileRange;
   /** Finish: flush and (for files) fsync and rename into place. */
   close(): Promise<void>;
   /** Give up: discard everything written (for files, remove the partial file). Safe to call twice. */
   abort(): Promise<void>;
+}
+
+/** A byte range of a local file. */
+export interface FileRange {
+  /** Path of the file. */
+  path: string;
+  /** Byte offset of the range. */
+  offset: number;
 }
 
 /** A sink that collects everything in memory (for tests and small outputs). */

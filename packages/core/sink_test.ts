@@ -62,6 +62,34 @@ Deno.test("createFileSink: an output larger than a background flush is complete"
   });
 });
 
+Deno.test("createFileSink.reserve: ranges filled in by others; close checks the size", async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, "r.bin");
+    const sink = await createFileSink(path);
+    await sink.write(new Uint8Array([1, 2]));
+    const r = sink.reserve!(3);
+    assert.deepEqual(r, { path: path + ".partial", offset: 2 });
+    await sink.write(new Uint8Array([6])); // positional: after the reserved range
+    assert.equal(sink.position, 6);
+    assert.throws(() => sink.reserve!(-1), RangeError);
+    const f = await Deno.open(r.path, { write: true });
+    await f.seek(r.offset, Deno.SeekMode.Start);
+    await f.write(new Uint8Array([3, 4, 5]));
+    f.close();
+    await sink.close();
+    assert.deepEqual(await Deno.readFile(path), new Uint8Array([1, 2, 3, 4, 5, 6]));
+    assert.throws(() => sink.reserve!(1), /write after close/);
+
+    // a reserved tail never written: close refuses and leaves nothing behind
+    const short = join(dir, "short.bin");
+    const s2 = await createFileSink(short);
+    await s2.write(new Uint8Array([1]));
+    s2.reserve!(4);
+    await assert.rejects(() => s2.close(), /5 bytes were written or reserved, but the file has 1/);
+    assert.ok(!existsSync(short) && !existsSync(short + ".partial"));
+  });
+});
+
 Deno.test("createFileSink refuses an existing file unless overwrite is set", async () => {
   await withDir(async (dir) => {
     const path = join(dir, "out.bin");

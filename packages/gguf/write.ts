@@ -5,7 +5,7 @@
  * a file out.
  * @module
  */
-import type { ByteSink } from "@quantx/core";
+import type { ByteSink, FileRange } from "@quantx/core";
 import { ggmlType } from "@quantx/kernels";
 import {
   type GgufItem,
@@ -418,6 +418,34 @@ export class GgufWriter {
    * belong to that tensor. Throws (writing nothing) on data out of order or too long.
    */
   async writeTensorData(bytes: Uint8Array, name?: string): Promise<void> {
+    await this.#next(bytes.byteLength, name, () => this.#sink.write(bytes));
+  }
+
+  /** True when the sink can hand out ranges for {@link GgufWriter.reserveTensorData}. */
+  get canReserve(): boolean {
+    return typeof this.#sink.reserve === "function";
+  }
+
+  /**
+   * Like {@link GgufWriter.writeTensorData}, but the next `length` bytes of tensor data are
+   * written by the caller (for example by worker threads, in parallel) at the returned range of
+   * the output file, before {@link GgufWriter.finish}. Same order rules; padding is still written
+   * here. Needs a sink with `reserve` (file sinks; see {@link GgufWriter.canReserve}).
+   */
+  async reserveTensorData(length: number, name?: string): Promise<FileRange> {
+    if (!this.#sink.reserve) {
+      throw new Error("GgufWriter: the sink cannot reserve ranges (file sinks can)");
+    }
+    let range: FileRange | undefined;
+    await this.#next(length, name, () => {
+      range = this.#sink.reserve!(length);
+      return Promise.resolve();
+    });
+    return range ?? this.#sink.reserve(0); // an empty chunk reserves nothing
+  }
+
+  /** Place the next `length` bytes of tensor data through `emit` (see writeTensorData). */
+  async #next(length: number, name: string | undefined, emit: () => Promise<void>): Promise<void> {
     if (this.#state === "plan") {
       throw new Error("GgufWriter: call writeHeader() before tensor data");
     }
@@ -434,7 +462,7 @@ export class GgufWriter {
       this.#state = "failed";
       throw err;
     }
-    if (bytes.byteLength === 0) {
+    if (length === 0) {
       // Empty chunks are no-ops, also for a (named) zero-length tensor already passed.
       const i = name === undefined ? -1 : this.#tensors.findIndex((x) => x.name === name);
       if (name === undefined || (i >= 0 && i < this.#current)) {
@@ -443,13 +471,11 @@ export class GgufWriter {
       }
     }
     const refusal = !t
-      ? `got ${bytes.byteLength} bytes${
-        name ? ` for '${name}'` : ""
-      } but all tensor data has been written`
+      ? `got ${length} bytes${name ? ` for '${name}'` : ""} but all tensor data has been written`
       : name !== undefined && name !== t.name
       ? `got data for tensor '${name}' but tensor ${this.#current} '${t.name}' comes next (${t.remaining} of ${t.byteLength} bytes missing)`
-      : bytes.byteLength > t.remaining
-      ? `a chunk of ${bytes.byteLength} bytes is longer than the ${t.remaining} bytes left of tensor '${t.name}' (${t.byteLength} bytes, ${t.typeName} ${
+      : length > t.remaining
+      ? `a chunk of ${length} bytes is longer than the ${t.remaining} bytes left of tensor '${t.name}' (${t.byteLength} bytes, ${t.typeName} ${
         t.shape.join("x")
       })`
       : undefined;
@@ -458,8 +484,8 @@ export class GgufWriter {
       throw new Error(`GgufWriter: ${refusal}`);
     }
     try {
-      await this.#sink.write(bytes);
-      t.remaining -= bytes.byteLength;
+      await emit();
+      t.remaining -= length;
       await this.#advance();
       this.#state = "data";
     } catch (err) {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { bytesSource, memorySink } from "@quantx/core";
+import { bytesSource, createFileSink, memorySink } from "@quantx/core";
 import { gguf } from "@huggingface/gguf";
 import {
   type GgufFile,
@@ -334,4 +334,59 @@ Deno.test("writer: finish with missing data aborts the sink", async () => {
       }),
     /3 bytes of data, expected 16/,
   );
+});
+
+Deno.test("writer: reserved ranges written by someone else give the same file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const data = {
+      a: Uint8Array.from({ length: 40 }, (_, i) => i + 1), // 10 f32: padded to 64
+      b: Uint8Array.from({ length: 68 }, (_, i) => 200 - i), // 64 q8_0 values: padded to 96
+      c: Uint8Array.from({ length: 8 }, (_, i) => 50 + i),
+    };
+    const declare = (w: GgufWriter) => {
+      w.set("general.architecture", T.STRING, "llama");
+      w.addTensor("a", [10], "f32");
+      w.addTensor("b", [64], "q8_0");
+      w.addTensor("c", [2], "f32");
+    };
+    const plain = memorySink();
+    const p = new GgufWriter(plain);
+    declare(p);
+    await p.writeHeader();
+    for (const [name, bytes] of Object.entries(data)) await p.writeTensorData(bytes, name);
+    await p.finish();
+
+    assert.equal(new GgufWriter(memorySink()).canReserve, false);
+    await assert.rejects(() => new GgufWriter(memorySink()).reserveTensorData(4), /reserve/);
+
+    const path = join(dir, "r.gguf");
+    const sink = await createFileSink(path);
+    const w = new GgufWriter(sink);
+    declare(w);
+    assert.equal(w.canReserve, true);
+    await w.writeHeader();
+    // a's first half written here, its second half and all of b reserved, c written here
+    await w.writeTensorData(data.a.subarray(0, 20), "a");
+    const ranges = [
+      { at: await w.reserveTensorData(20, "a"), bytes: data.a.subarray(20) },
+      { at: await w.reserveTensorData(34, "b"), bytes: data.b.subarray(0, 34) },
+      { at: await w.reserveTensorData(0, "b"), bytes: new Uint8Array(0) },
+      { at: await w.reserveTensorData(34, "b"), bytes: data.b.subarray(34) },
+    ];
+    await assert.rejects(() => w.reserveTensorData(9, "c"), /longer than the 8 bytes left/);
+    await w.writeTensorData(data.c, "c");
+    // the reserved ranges, filled in last and in reverse order, through another handle
+    const file = await Deno.open(path + ".partial", { write: true });
+    for (const r of ranges.reverse()) {
+      assert.equal(r.at.path, path + ".partial");
+      await file.seek(r.at.offset, Deno.SeekMode.Start);
+      await file.write(r.bytes);
+    }
+    file.close();
+    await w.finish();
+    assert.deepEqual(await Deno.readFile(path), plain.bytes());
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

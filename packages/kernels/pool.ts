@@ -7,6 +7,14 @@
  */
 import { ERROR_SUM_FIELDS, errorSumsInto } from "./error_sums.ts";
 import { dequantizeInto, quantizeInto } from "./quantize.ts";
+import {
+  FILE_VALUE_BYTES,
+  type FileTarget,
+  type FileValues,
+  loadFileAccess,
+  readFileValues,
+  writeFileBytes,
+} from "./file_values.ts";
 import { ggmlType, type QuantType, rowSize } from "./types.ts";
 
 /**
@@ -61,10 +69,14 @@ export interface PoolTask {
   rowLength: number;
   /** Values in this chunk. */
   count: number;
-  /** float32 values (quantize, stats) or quantized bytes (dequantize). */
-  data: ArrayBuffer;
+  /** float32 values (quantize, stats) or quantized bytes (dequantize); absent with `file`. */
+  data?: ArrayBuffer;
   /** quantize, stats: `data` holds little-endian f16 or bf16 values to widen first. */
   input?: "f16" | "bf16";
+  /** quantize, stats: read the values from this file range (see {@link readFileValues}). */
+  file?: FileValues;
+  /** quantize, stats: write the result here (see {@link writeFileBytes}); `out` comes back empty. */
+  target?: FileTarget;
 }
 
 /** Half-precision values still in their stored bytes (widened to float32 in the worker). */
@@ -90,34 +102,54 @@ export type PoolReply =
   | ({ id: number; ok: true } & PoolResult)
   | { id: number; ok: false; name: string; message: string };
 
-/** Reused buffers for widening f16/bf16 input and for decoding in `stats` tasks (tasks run one at
- * a time per thread). */
-let widenScratch = new Float32Array(0);
+/** Reused buffers for values read from a file or widened from f16/bf16, for their stored bytes,
+ * and for decoding in `stats` tasks (tasks run one at a time per thread). */
+let valueScratch = new Float32Array(0);
+let rawScratch = new Uint8Array(0);
 let decodeScratch = new Float32Array(0);
+let outScratch = new Uint8Array(0);
 
 /** Runs one task on this thread (used by the worker and by the pool's inline path). */
 export function runPoolTask(task: PoolTask): PoolResult {
+  const data = task.data ?? new ArrayBuffer(0);
   if (task.op === "dequantize") {
     const dst = new Float32Array(task.count);
-    dequantizeInto(task.type, new Uint8Array(task.data), dst);
+    dequantizeInto(task.type, new Uint8Array(data), dst);
     return { out: dst.buffer };
   }
   let src: Float32Array;
-  if (task.input) {
-    if (widenScratch.length < task.count) widenScratch = new Float32Array(task.count);
-    src = widenScratch.subarray(0, task.count);
-    dequantizeInto(task.input, new Uint8Array(task.data, 0, task.count * 2), src);
+  if (task.file || task.input) {
+    if (valueScratch.length < task.count) valueScratch = new Float32Array(task.count);
+    src = valueScratch.subarray(0, task.count);
+    const dtype = task.file ? task.file.dtype : task.input!;
+    if (dtype === "f32") readFileValues(task.file!, new Uint8Array(src.buffer, 0, task.count * 4));
+    else {
+      let stored: Uint8Array;
+      if (task.file) {
+        if (rawScratch.length < task.count * 2) rawScratch = new Uint8Array(task.count * 2);
+        stored = rawScratch.subarray(0, task.count * 2);
+        readFileValues(task.file, stored);
+      } else stored = new Uint8Array(data, 0, task.count * 2);
+      dequantizeInto(dtype, stored, src);
+    }
   } else {
-    src = new Float32Array(task.data, 0, task.count);
+    src = new Float32Array(data, 0, task.count);
   }
-  const bytes = new Uint8Array(rowSize(task.type, task.count));
+  // A result written here to a file can live in a reused buffer; one sent back cannot.
+  const size = rowSize(task.type, task.count);
+  if (task.target && outScratch.length < size) outScratch = new Uint8Array(size);
+  const bytes = task.target ? outScratch.subarray(0, size) : new Uint8Array(size);
   quantizeInto(task.type, src, bytes);
-  if (task.op === "quantize") return { out: bytes.buffer, input: task.data };
-  if (decodeScratch.length < task.count) decodeScratch = new Float32Array(task.count);
-  const back = decodeScratch.subarray(0, task.count);
-  dequantizeInto(task.type, bytes, back);
-  const sums = rowStats(src, back, task.rowLength).buffer;
-  return { out: bytes.buffer, rowStats: sums, input: task.data };
+  let sums: ArrayBuffer | undefined;
+  if (task.op === "stats") {
+    if (decodeScratch.length < task.count) decodeScratch = new Float32Array(task.count);
+    const back = decodeScratch.subarray(0, task.count);
+    dequantizeInto(task.type, bytes, back);
+    sums = rowStats(src, back, task.rowLength).buffer;
+  }
+  if (task.target) writeFileBytes(task.target, bytes);
+  const out = task.target ? new ArrayBuffer(0) : bytes.buffer as ArrayBuffer;
+  return { out, rowStats: sums, input: task.data };
 }
 
 function rowStats(x: Float32Array, y: Float32Array, rowLength: number): Float64Array<ArrayBuffer> {
@@ -127,6 +159,29 @@ function rowStats(x: Float32Array, y: Float32Array, rowLength: number): Float64A
     errorSumsInto(x, y, r * rowLength, (r + 1) * rowLength, out, r * ERROR_SUM_FIELDS);
   }
   return out;
+}
+
+/** The bytes (and statistics) of a quantize or stats task's result. */
+function result(
+  reply: PoolResult,
+  count: number,
+  withStats: boolean,
+): { bytes: Uint8Array; stats?: QuantErrorStats } {
+  const bytes = new Uint8Array(reply.out);
+  if (!withStats) return { bytes };
+  const stats = emptyStats(count);
+  addRows(stats, new Float64Array(reply.rowStats!));
+  return { bytes, stats };
+}
+
+function checkFileValues(src: FileValues): void {
+  if (
+    typeof src.path !== "string" || !(src.dtype in FILE_VALUE_BYTES) ||
+    !Number.isSafeInteger(src.offset) || src.offset < 0 ||
+    !Number.isSafeInteger(src.count) || src.count < 0
+  ) {
+    throw new TypeError("quantize: file values need a path, an offset, a count and a dtype");
+  }
 }
 
 function emptyStats(count: number): QuantErrorStats {
@@ -244,19 +299,42 @@ export class WorkerPool {
    * Quantizes all of `src` (whole rows of `rowLength`) on ONE worker, with the error statistics
    * when `withStats`; concurrent calls spread over the workers, so a caller streaming chunks keeps
    * every worker busy without splitting each chunk. `src` is float32 values, or f16/bf16 bytes
-   * that the worker widens (exactly, as `dequantize("f16" | "bf16", ...)`) before quantizing. Its
-   * buffer is transferred (and detached) when `src` spans it exactly, and then handed back as
-   * `spare` once the worker is done with it, for the caller to reuse; otherwise it is copied.
-   * Runs inline with one thread.
+   * that the worker widens (exactly, as `dequantize("f16" | "bf16", ...)`) before quantizing, or
+   * a range of a file that the worker reads itself. A `src` buffer is transferred (and detached)
+   * when `src` spans it exactly, and then handed back as `spare` once the worker is done with it,
+   * for the caller to reuse; otherwise it is copied. With `target`, the worker writes the result
+   * into that existing file itself and `bytes` comes back empty. Runs inline with one thread.
    */
   async quantizeOnOneWorker(
     type: QuantType,
-    src: Float32Array | RawHalfValues,
+    src: Float32Array | RawHalfValues | FileValues,
     rowLength: number,
     withStats = false,
+    target?: FileTarget,
   ): Promise<{ bytes: Uint8Array; stats?: QuantErrorStats; spare?: ArrayBuffer }> {
     this.#checkOpen();
     const t = ggmlType(type);
+    const op = withStats ? "stats" : "quantize";
+    const canWork = typeof (globalThis as { Worker?: unknown }).Worker === "function";
+    const inline = !canWork || this.threads <= 1;
+    if (target && (!Number.isSafeInteger(target.offset) || target.offset < 0)) {
+      throw new TypeError("quantize: a target needs a path and a non-negative offset");
+    }
+    if (inline && (target || "path" in src)) await loadFileAccess();
+    if ("path" in src) {
+      checkFileValues(src);
+      checkLength(src.count, rowLength, "quantize");
+      const task: PoolTask = {
+        id: 0,
+        op,
+        type: t.name,
+        rowLength,
+        count: src.count,
+        file: src,
+        target,
+      };
+      return result(inline ? runPoolTask(task) : await this.#submit(task), src.count, withStats);
+    }
     const raw = src instanceof Float32Array ? undefined : src;
     if (!raw && !(src instanceof Float32Array)) {
       throw new TypeError("quantize: src must be a Float32Array");
@@ -271,21 +349,16 @@ export class WorkerPool {
       view.buffer instanceof ArrayBuffer;
     const task: PoolTask = {
       id: 0,
-      op: withStats ? "stats" : "quantize",
+      op,
       type: t.name,
       rowLength,
       count,
       data: owns ? view.buffer as ArrayBuffer : view.slice().buffer,
       input: raw?.dtype,
+      target,
     };
-    const canWork = typeof (globalThis as { Worker?: unknown }).Worker === "function";
-    const reply = !canWork || this.threads <= 1 ? runPoolTask(task) : await this.#submit(task);
-    const bytes = new Uint8Array(reply.out);
-    const spare = owns ? reply.input : undefined;
-    if (!withStats) return { bytes, spare };
-    const stats = emptyStats(count);
-    addRows(stats, new Float64Array(reply.rowStats!));
-    return { bytes, stats, spare };
+    const reply = inline ? runPoolTask(task) : await this.#submit(task);
+    return { ...result(reply, count, withStats), spare: owns ? reply.input : undefined };
   }
 
   /**
@@ -450,7 +523,7 @@ export class WorkerPool {
       if (!slot) return;
       const job = this.#queue.shift()!;
       slot.jobs.push(job);
-      slot.worker.postMessage(job.task, [job.task.data]);
+      slot.worker.postMessage(job.task, job.task.data ? [job.task.data] : []);
     }
   }
 

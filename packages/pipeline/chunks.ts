@@ -46,6 +46,19 @@ export interface Chunk {
 }
 
 /**
+ * Rows per chunk of a tensor: as many whole rows as fit in `chunkElements` values, rounded down to
+ * a multiple of `rowMultiple`, and at least `rowMultiple`.
+ */
+export function rowsPerChunk(
+  tensor: WeightTensor,
+  chunkElements: number = CHUNK_ELEMENTS,
+  rowMultiple = 1,
+): number {
+  const cols = rowLength(tensor);
+  return Math.max(rowMultiple, Math.floor(chunkElements / cols / rowMultiple) * rowMultiple);
+}
+
+/**
  * Iterate a tensor in chunks of whole rows (`rowMultiple` rows at a time at least, e.g. one
  * attention head for a permuted tensor), prefetching the next chunk.
  */
@@ -64,11 +77,7 @@ export async function* readChunks(
 ): AsyncGenerator<Chunk> {
   const cols = rowLength(tensor);
   const totalRows = tensorElements(tensor) / cols;
-  const multiple = options.rowMultiple ?? 1;
-  const per = Math.max(
-    multiple,
-    Math.floor((options.chunkElements ?? CHUNK_ELEMENTS) / cols / multiple) * multiple,
-  );
+  const per = rowsPerChunk(tensor, options.chunkElements, options.rowMultiple);
   const read = (row: number) => {
     const rows = Math.min(per, totalRows - row);
     const count = rows * cols;

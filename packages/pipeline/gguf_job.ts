@@ -5,13 +5,13 @@
  */
 import type { ByteSink } from "@quantx/core";
 import { GgufWriter } from "@quantx/gguf";
-import { ggmlType, type QuantType } from "@quantx/kernels";
-import { readChunks, SpareBuffers } from "./chunks.ts";
-import type { Kernels } from "./kernels.ts";
+import { ggmlType, type QuantType, rowSize } from "@quantx/kernels";
+import { readChunks, rowsPerChunk, SpareBuffers } from "./chunks.ts";
+import type { Kernels, Quantized } from "./kernels.ts";
 import type { RunControl } from "./options.ts";
 import type { GgufPlan } from "./gguf_plan.ts";
 import { ErrorStats } from "./stats.ts";
-import type { Weights } from "./weights.ts";
+import { tensorElements, type Weights } from "./weights.ts";
 
 /** Bytes per read when a tensor is copied unchanged. */
 const COPY_CHUNK = 16 << 20;
@@ -46,14 +46,21 @@ export async function writeGgufModel(
   // one, and written in order.
   const inFlightMax = kernels.parallelism + 1;
   const spare = new SpareBuffers(inFlightMax + 1);
-  const inFlight: { job: ReturnType<Kernels["quantize"]>; index: number; name: string }[] = [];
+  // `reserved`: bytes the kernels write into the output themselves (see quantizeFile).
+  interface InFlight {
+    job: Promise<Quantized>;
+    index: number;
+    name: string;
+    reserved?: number;
+  }
+  const inFlight: InFlight[] = [];
   const writeOldest = async () => {
-    const { job, index, name } = inFlight.shift()!;
+    const { job, index, name, reserved } = inFlight.shift()!;
     const { bytes, stats, spare: done } = await job;
     spare.give(done);
     if (stats) total.merge(stats);
-    await writer.writeTensorData(bytes);
-    bytesDone += bytes.byteLength;
+    if (reserved === undefined) await writer.writeTensorData(bytes);
+    bytesDone += reserved ?? bytes.byteLength;
     report(index, name);
   };
   for (const [i, entry] of plan.entries.entries()) {
@@ -83,8 +90,36 @@ export async function writeGgufModel(
     const tensor = byName.get(entry.source)!;
     const transform = plan.transforms.get(entry.name);
     const type = entry.type as QuantType;
+    const cols = entry.shape[0];
     const quantized = type !== "f32" && type !== "f16" && type !== "bf16";
-    // f16/bf16 inputs travel to the kernels as stored and are widened there, off this thread.
+    const submit = async (job: Promise<Quantized>, reserved?: number) => {
+      job.catch(() => {}); // awaited below, in order; never an unhandled rejection meanwhile
+      inFlight.push({ job, index: i, name: entry.name, reserved });
+      if (inFlight.length >= inFlightMax) await writeOldest();
+    };
+    // Plain f32/f16/bf16 in a file: the workers read their chunks themselves, and write their
+    // results straight into the output when it is a file.
+    if (!transform && kernels.quantizeFile && weights.locate?.(tensor.name, 0, 0)) {
+      // ranges are reserved in order: chunks still to be written here go first
+      while (inFlight.some((x) => x.reserved === undefined)) await writeOldest();
+      const totalRows = tensorElements(tensor) / cols;
+      const per = rowsPerChunk(tensor);
+      for (let row = 0; row < totalRows; row += per) {
+        control.signal?.throwIfAborted();
+        const count = Math.min(per, totalRows - row) * cols;
+        const where = weights.locate(tensor.name, row * cols, count)!;
+        const size = rowSize(type, count);
+        const target = writer.canReserve
+          ? await writer.reserveTensorData(size, entry.name)
+          : undefined;
+        await submit(
+          kernels.quantizeFile(type, where, cols, quantized, target),
+          target && size,
+        );
+      }
+      continue;
+    }
+    // Otherwise this thread reads ahead; f16/bf16 still travel as stored, widened by the kernels.
     const halfDtype = tensor.dtype === "f16" || tensor.dtype === "bf16" ? tensor.dtype : undefined;
     const half = !transform && halfDtype && weights.readHalf && kernels.quantizeHalf
       ? kernels.quantizeHalf.bind(kernels)
@@ -99,12 +134,11 @@ export async function writeGgufModel(
     ) {
       const values = transform ? transform.apply(chunk.data, chunk.row, chunk.rows) : chunk.data;
       if (values.buffer !== chunk.data.buffer) spare.give(chunk.data.buffer as ArrayBuffer);
-      const job = half && chunk.half
-        ? half(type, { dtype: halfDtype!, bytes: chunk.half }, entry.shape[0], quantized)
-        : kernels.quantize(type, values, entry.shape[0], quantized);
-      job.catch(() => {}); // awaited below, in order; never an unhandled rejection meanwhile
-      inFlight.push({ job, index: i, name: entry.name });
-      if (inFlight.length >= inFlightMax) await writeOldest();
+      await submit(
+        half && chunk.half
+          ? half(type, { dtype: halfDtype!, bytes: chunk.half }, cols, quantized)
+          : kernels.quantize(type, values, cols, quantized),
+      );
     }
   }
   while (inFlight.length) await writeOldest();

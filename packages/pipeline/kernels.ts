@@ -4,7 +4,13 @@
  * @module
  */
 import { cpus } from "node:os";
-import { type QuantType, type RawHalfValues, WorkerPool } from "@quantx/kernels";
+import {
+  type FileTarget,
+  type FileValues,
+  type QuantType,
+  type RawHalfValues,
+  WorkerPool,
+} from "@quantx/kernels";
 import { WebGpuKernels } from "@quantx/kernels/webgpu";
 import type { QuantizeOptions, RunControl } from "./options.ts";
 import { ErrorStats } from "./stats.ts";
@@ -37,6 +43,20 @@ export interface Kernels {
     rowLength: number,
     measure: boolean,
   ): Promise<Quantized>;
+  /**
+   * Like {@link Kernels.quantize} for values the kernels read from the file themselves, on their
+   * worker threads, so that the bytes never pass through the main thread; with `target`, they
+   * also write the result there themselves (`bytes` then comes back empty). Absent where the
+   * kernels do not run on workers (one thread, WebGPU): reading ahead and writing on the main
+   * thread is then faster.
+   */
+  quantizeFile?(
+    type: QuantType,
+    src: FileValues,
+    rowLength: number,
+    measure: boolean,
+    target?: FileTarget,
+  ): Promise<Quantized>;
   /** Release workers or the device. */
   close(): void;
 }
@@ -55,14 +75,15 @@ export interface Quantized {
 export function cpuKernels(threads: number): Kernels {
   const pool = new WorkerPool(threads);
   // Each chunk goes whole to one worker (its buffer transferred, not copied, and handed back for
-  // the next read); the job keeps `pool.capacity` chunks in flight.
+  // the next read; or only its place in the file); the job keeps `pool.capacity` in flight.
   const run = async (
     type: QuantType,
-    src: Float32Array | RawHalfValues,
+    src: Float32Array | RawHalfValues | FileValues,
     rowLength: number,
     measure: boolean,
+    target?: FileTarget,
   ): Promise<Quantized> => {
-    const r = await pool.quantizeOnOneWorker(type, src, rowLength, measure);
+    const r = await pool.quantizeOnOneWorker(type, src, rowLength, measure, target);
     return { bytes: r.bytes, stats: r.stats && ErrorStats.fromSums(r.stats), spare: r.spare };
   };
   return {
@@ -70,6 +91,7 @@ export function cpuKernels(threads: number): Kernels {
     parallelism: pool.capacity,
     quantize: run,
     quantizeHalf: run,
+    quantizeFile: threads > 1 && typeof globalThis.Worker === "function" ? run : undefined,
     close: () => pool.close(),
   };
 }

@@ -5,6 +5,7 @@
  */
 
 import type { GgufFile } from "@quantx/gguf";
+import { FILE_VALUE_BYTES, type FileValues } from "@quantx/kernels";
 
 /** Formats QuantX reads. */
 export type WeightFormat = "safetensors" | "gguf" | "bnb" | "qnat";
@@ -51,6 +52,12 @@ export interface Weights {
    * as for {@link Weights.readF32}.
    */
   readHalf?(name: string, start: number, count: number, into?: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Where elements `[start, start + count)` of a tensor lie in a local file, when they are stored
+   * there as plain little-endian f32, f16 or bf16 (so that worker threads can read them
+   * themselves); `undefined` otherwise. Absent when the input has no such tensors.
+   */
+  locate?(name: string, start: number, count: number): FileValues | undefined;
   /** The opened GGUF file, for GGUF inputs (raw tensor bytes, typed metadata). */
   gguf?: GgufFile;
   /** Release file handles. */
@@ -65,4 +72,23 @@ export function tensorElements(t: { shape: readonly number[] }): number {
 /** Row length (innermost dimension) of a tensor; 1 for scalars. */
 export function rowLength(t: { shape: readonly number[] }): number {
   return t.shape.length ? t.shape[t.shape.length - 1] : 1;
+}
+
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * The {@link FileValues} of elements `[start, start + count)` of a tensor stored as `dtype` at byte
+ * `dataOffset` of `path`, or `undefined` when `dtype` is not plain f32/f16/bf16 (any case) or the
+ * host is big-endian (the workers would read the bytes in the wrong order).
+ */
+export function locateValues(
+  path: string,
+  dataOffset: number,
+  dtype: string,
+  start: number,
+  count: number,
+): FileValues | undefined {
+  const d = dtype.toLowerCase();
+  if (!HOST_LITTLE_ENDIAN || (d !== "f32" && d !== "f16" && d !== "bf16")) return undefined;
+  return { path, offset: dataOffset + start * FILE_VALUE_BYTES[d], count, dtype: d };
 }

@@ -6,7 +6,7 @@
 import { FormatError } from "@quantx/core";
 import { type GgufFile, GgufValueType, openGguf } from "@quantx/gguf";
 import { dequantize, ggmlType, type QuantType } from "@quantx/kernels";
-import type { Weights } from "../weights.ts";
+import { locateValues, type Weights } from "../weights.ts";
 
 /** Open a `.gguf` file. */
 export async function openGgufWeights(path: string): Promise<Weights & { gguf: GgufFile }> {
@@ -50,6 +50,12 @@ export async function openGgufWeights(path: string): Promise<Weights & { gguf: G
         (count / type.blockSize) * type.typeSize,
       );
       return dequantize(type.name as QuantType, bytes, count);
+    },
+    locate(name, start, count) {
+      const t = byName.get(name);
+      return t && file.littleEndian
+        ? locateValues(path, file.dataOffset + t.offset, t.typeName, start, count)
+        : undefined;
     },
     close: () => file.close(),
   };

@@ -6,7 +6,7 @@
 import { dirname } from "node:path";
 import { isBnbCheckpoint, openBnb } from "@quantx/bnb";
 import { type Checkpoint, openCheckpoint } from "@quantx/safetensors";
-import type { Weights } from "../weights.ts";
+import { locateValues, type Weights } from "../weights.ts";
 
 /** {@link Weights} that still hold their checkpoint (raw reads, side files). */
 export interface CheckpointWeights extends Weights {
@@ -60,6 +60,10 @@ export async function openSafetensorsWeights(path: string): Promise<CheckpointWe
     })),
     details: {},
     readF32: (name, start, count, into) => ckpt.readF32(name, start, count, into),
+    locate(name, start, count) {
+      const t = ckpt.tensor(name);
+      return t && locateValues(t.file, t.dataOffset, t.dtype, start, count);
+    },
     readHalf(name, start, count, into) {
       const t = ckpt.tensor(name);
       if (t?.dtype !== "F16" && t?.dtype !== "BF16") {
