@@ -2,9 +2,10 @@
  * Streaming benchmark for `quantx quantize`: builds a synthetic safetensors model (4 GB of F32 and
  * 2 GB of BF16 by default), quantizes it with the CLI under `/usr/bin/time -v`, and prints peak
  * resident memory and throughput for each type, and the speed-up of the default thread count over
- * `--threads 1`.
+ * `--threads 1`. Each configuration runs `--runs` times (alternating thread counts); the table
+ * shows the median time and the largest peak RSS.
  *
- *   deno run -A bench/stream.ts [--gb 4] [--types q4_0,q8_0,q4_k] [--keep]
+ *   deno run -A bench/stream.ts [--gb 4] [--types q4_0,q8_0,q4_k] [--runs 3] [--keep]
  */
 import { parseArgs } from "node:util";
 import { join } from "node:path";
@@ -19,6 +20,7 @@ const { values } = parseArgs({
     types: { type: "string", default: "q4_0,q8_0,q4_k" },
     dir: { type: "string", default: join(new URL("..", import.meta.url).pathname, ".cache/bench") },
     threads: { type: "boolean", default: true },
+    runs: { type: "string", default: "3" },
     keep: { type: "boolean", default: false },
   },
 });
@@ -102,37 +104,47 @@ const models = [
   },
 ];
 console.log(`cores: ${navigator.hardwareConcurrency}`);
-console.log("input                              type   threads  seconds  MB/s in   peak RSS MB");
+console.log(
+  "input                              type   threads  seconds  MB/s in   peak RSS MB   (all runs)",
+);
 for (const m of models) {
   await makeModel(m.path, m.dtype, m.bytes);
   const size = (await Deno.stat(m.path)).size;
   for (const type of types) {
     const out = join(values.dir!, `out-${type}.gguf`);
     const threadCounts = values.threads ? [0, 1] : [0];
+    const runs = threadCounts.map(() => [] as Run[]);
+    for (let k = 0; k < Number(values.runs); k++) {
+      for (const [j, threads] of threadCounts.entries()) {
+        const args = [
+          "quantize",
+          m.path,
+          "-o",
+          out,
+          "--type",
+          type,
+          "--force",
+          "--no-card",
+          "--quiet",
+        ];
+        if (threads) args.push("--threads", String(threads));
+        runs[j].push(await run(args));
+        await Deno.remove(out).catch(() => {});
+      }
+    }
     const times: number[] = [];
-    for (const threads of threadCounts) {
-      const args = [
-        "quantize",
-        m.path,
-        "-o",
-        out,
-        "--type",
-        type,
-        "--force",
-        "--no-card",
-        "--quiet",
-      ];
-      if (threads) args.push("--threads", String(threads));
-      const r = await run(args);
-      times.push(r.seconds);
+    for (const [j, threads] of threadCounts.entries()) {
+      const sorted = runs[j].map((r) => r.seconds).sort((a, b) => a - b);
+      const seconds = sorted[Math.floor(sorted.length / 2)];
+      const peakMb = Math.max(...runs[j].map((r) => r.peakMb));
+      times.push(seconds);
       console.log(
         `${m.path.split("/").pop()!.padEnd(34)} ${type.padEnd(6)} ${
           String(threads || navigator.hardwareConcurrency).padStart(7)
-        }  ${r.seconds.toFixed(1).padStart(7)}  ${
-          (size / 1e6 / r.seconds).toFixed(0).padStart(7)
-        }  ${r.peakMb.toFixed(0).padStart(11)}`,
+        }  ${seconds.toFixed(2).padStart(7)}  ${(size / 1e6 / seconds).toFixed(0).padStart(7)}  ${
+          peakMb.toFixed(0).padStart(11)
+        }   (${sorted.map((x) => x.toFixed(2)).join(" ")})`,
       );
-      await Deno.remove(out).catch(() => {});
     }
     if (times.length === 2) {
       console.log(`  speed-up over --threads 1: ${(times[1] / times[0]).toFixed(2)}x`);

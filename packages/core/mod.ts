@@ -23,4 +23,5 @@ export * from "./http_source.ts";
 export * from "./open.ts";
 export * from "./sink.ts";
 export * from "./file_sink.ts";
+export * from "./file_range.ts";
 export * from "./progress.ts";

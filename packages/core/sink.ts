@@ -4,6 +4,8 @@
  * @module
  */
 
+import type { FileRange } from "./file_range.ts";
+
 /** Sequential, write-only bytes with commit-or-abort semantics. */
 export interface ByteSink {
   /** Name used in messages (the final path for a file sink). */
@@ -23,14 +25,6 @@ export interface ByteSink {
   close(): Promise<void>;
   /** Give up: discard everything written (for files, remove the partial file). Safe to call twice. */
   abort(): Promise<void>;
-}
-
-/** A byte range of a local file. */
-export interface FileRange {
-  /** Path of the file. */
-  path: string;
-  /** Byte offset of the range. */
-  offset: number;
 }
 
 /** A sink that collects everything in memory (for tests and small outputs). */

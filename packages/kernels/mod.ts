@@ -30,5 +30,4 @@ export * from "./quantize.ts";
 export * from "./nf4.ts";
 export * from "./pool.ts";
 export * from "./error_sums.ts";
-export { FILE_VALUE_BYTES, type FileTarget, type FileValues } from "./file_values.ts";
 export { bf16ToFp32, fp16ToFp32, fp32ToBf16, fp32ToFp16 } from "./cpu/half.ts";

@@ -7,14 +7,6 @@
  */
 import { ERROR_SUM_FIELDS, errorSumsInto } from "./error_sums.ts";
 import { dequantizeInto, quantizeInto } from "./quantize.ts";
-import {
-  FILE_VALUE_BYTES,
-  type FileTarget,
-  type FileValues,
-  loadFileAccess,
-  readFileValues,
-  writeFileBytes,
-} from "./file_values.ts";
 import { ggmlType, type QuantType, rowSize } from "./types.ts";
 
 /**
@@ -55,6 +47,12 @@ export interface WorkerPoolOptions {
    * (when `threads > 1` and the runtime has `Worker`).
    */
   minParallelValues?: number;
+  /**
+   * Module the workers run (default: the kernels' own worker). A custom worker answers the same
+   * {@link PoolTask} messages, for example with {@link taskReply}, and can serve tasks that carry
+   * an `extra` payload (see {@link WorkerPool.runOnWorker}), such as values to read from a file.
+   */
+  workerUrl?: URL | string;
 }
 
 /** One unit of work, as posted to a worker (internal protocol between pool.ts and worker.ts). */
@@ -69,14 +67,12 @@ export interface PoolTask {
   rowLength: number;
   /** Values in this chunk. */
   count: number;
-  /** float32 values (quantize, stats) or quantized bytes (dequantize); absent with `file`. */
+  /** float32 values (quantize, stats) or quantized bytes (dequantize); absent with `extra`. */
   data?: ArrayBuffer;
   /** quantize, stats: `data` holds little-endian f16 or bf16 values to widen first. */
   input?: "f16" | "bf16";
-  /** quantize, stats: read the values from this file range (see {@link readFileValues}). */
-  file?: FileValues;
-  /** quantize, stats: write the result here (see {@link writeFileBytes}); `out` comes back empty. */
-  target?: FileTarget;
+  /** For a custom worker: what it needs instead of `data` (structured-cloneable, not read here). */
+  extra?: unknown;
 }
 
 /** Half-precision values still in their stored bytes (widened to float32 in the worker). */
@@ -102,54 +98,61 @@ export type PoolReply =
   | ({ id: number; ok: true } & PoolResult)
   | { id: number; ok: false; name: string; message: string };
 
-/** Reused buffers for values read from a file or widened from f16/bf16, for their stored bytes,
- * and for decoding in `stats` tasks (tasks run one at a time per thread). */
-let valueScratch = new Float32Array(0);
-let rawScratch = new Uint8Array(0);
+/** Reused buffers for widening f16/bf16 input and for decoding in `stats` tasks (tasks run one at
+ * a time per thread). */
+let widenScratch = new Float32Array(0);
 let decodeScratch = new Float32Array(0);
-let outScratch = new Uint8Array(0);
 
-/** Runs one task on this thread (used by the worker and by the pool's inline path). */
-export function runPoolTask(task: PoolTask): PoolResult {
-  const data = task.data ?? new ArrayBuffer(0);
+/**
+ * Runs one task on this thread (used by the workers, custom ones included, and by the pool's
+ * inline path). `task.data` is required here; `extra` is ignored. With `into` (at least the
+ * result's size), a quantize or stats result is written to its start instead of a new buffer, and
+ * `out` comes back empty.
+ */
+export function runPoolTask(task: PoolTask, into?: Uint8Array): PoolResult {
+  if (!task.data) throw new TypeError("runPoolTask: the task has no data");
   if (task.op === "dequantize") {
     const dst = new Float32Array(task.count);
-    dequantizeInto(task.type, new Uint8Array(data), dst);
+    dequantizeInto(task.type, new Uint8Array(task.data), dst);
     return { out: dst.buffer };
   }
   let src: Float32Array;
-  if (task.file || task.input) {
-    if (valueScratch.length < task.count) valueScratch = new Float32Array(task.count);
-    src = valueScratch.subarray(0, task.count);
-    const dtype = task.file ? task.file.dtype : task.input!;
-    if (dtype === "f32") readFileValues(task.file!, new Uint8Array(src.buffer, 0, task.count * 4));
-    else {
-      let stored: Uint8Array;
-      if (task.file) {
-        if (rawScratch.length < task.count * 2) rawScratch = new Uint8Array(task.count * 2);
-        stored = rawScratch.subarray(0, task.count * 2);
-        readFileValues(task.file, stored);
-      } else stored = new Uint8Array(data, 0, task.count * 2);
-      dequantizeInto(dtype, stored, src);
-    }
+  if (task.input) {
+    if (widenScratch.length < task.count) widenScratch = new Float32Array(task.count);
+    src = widenScratch.subarray(0, task.count);
+    dequantizeInto(task.input, new Uint8Array(task.data, 0, task.count * 2), src);
   } else {
-    src = new Float32Array(data, 0, task.count);
+    src = new Float32Array(task.data, 0, task.count);
   }
-  // A result written here to a file can live in a reused buffer; one sent back cannot.
   const size = rowSize(task.type, task.count);
-  if (task.target && outScratch.length < size) outScratch = new Uint8Array(size);
-  const bytes = task.target ? outScratch.subarray(0, size) : new Uint8Array(size);
+  const bytes = into ? into.subarray(0, size) : new Uint8Array(size);
   quantizeInto(task.type, src, bytes);
-  let sums: ArrayBuffer | undefined;
-  if (task.op === "stats") {
-    if (decodeScratch.length < task.count) decodeScratch = new Float32Array(task.count);
-    const back = decodeScratch.subarray(0, task.count);
-    dequantizeInto(task.type, bytes, back);
-    sums = rowStats(src, back, task.rowLength).buffer;
-  }
-  if (task.target) writeFileBytes(task.target, bytes);
-  const out = task.target ? new ArrayBuffer(0) : bytes.buffer as ArrayBuffer;
+  const out = into ? new ArrayBuffer(0) : bytes.buffer as ArrayBuffer;
+  if (task.op === "quantize") return { out, input: task.data };
+  if (decodeScratch.length < task.count) decodeScratch = new Float32Array(task.count);
+  const back = decodeScratch.subarray(0, task.count);
+  dequantizeInto(task.type, bytes, back);
+  const sums = rowStats(src, back, task.rowLength).buffer;
   return { out, rowStats: sums, input: task.data };
+}
+
+/**
+ * A worker's answer to `task`: the result of `run(task)` (by default {@link runPoolTask}) with the
+ * buffers to transfer, or the error it threw, as name and message.
+ */
+export function taskReply(
+  task: PoolTask,
+  run: (task: PoolTask) => PoolResult = runPoolTask,
+): { reply: PoolReply; transfer: ArrayBuffer[] } {
+  try {
+    const result = run(task);
+    const transfer = [result.out, result.rowStats, result.input].filter((b) => b !== undefined);
+    return { reply: { id: task.id, ok: true, ...result }, transfer };
+  } catch (err) {
+    const name = err instanceof Error ? err.name : "Error";
+    const message = err instanceof Error ? err.message : String(err);
+    return { reply: { id: task.id, ok: false, name, message }, transfer: [] };
+  }
 }
 
 function rowStats(x: Float32Array, y: Float32Array, rowLength: number): Float64Array<ArrayBuffer> {
@@ -172,16 +175,6 @@ function result(
   const stats = emptyStats(count);
   addRows(stats, new Float64Array(reply.rowStats!));
   return { bytes, stats };
-}
-
-function checkFileValues(src: FileValues): void {
-  if (
-    typeof src.path !== "string" || !(src.dtype in FILE_VALUE_BYTES) ||
-    !Number.isSafeInteger(src.offset) || src.offset < 0 ||
-    !Number.isSafeInteger(src.count) || src.count < 0
-  ) {
-    throw new TypeError("quantize: file values need a path, an offset, a count and a dtype");
-  }
 }
 
 function emptyStats(count: number): QuantErrorStats {
@@ -259,6 +252,7 @@ export class WorkerPool {
   /** Number of workers the pool runs at most. */
   readonly threads: number;
   readonly #minParallel: number;
+  readonly #workerUrl: string;
   #slots: Slot[] = [];
   #queue: Job[] = [];
   #nextId = 1;
@@ -272,6 +266,7 @@ export class WorkerPool {
     const min = options.minParallelValues ?? 65536;
     if (!(min >= 0)) throw new RangeError(`WorkerPool: minParallelValues must be >= 0, got ${min}`);
     this.#minParallel = min;
+    this.#workerUrl = String(options.workerUrl ?? new URL("./worker.ts", import.meta.url));
   }
 
   /**
@@ -299,42 +294,19 @@ export class WorkerPool {
    * Quantizes all of `src` (whole rows of `rowLength`) on ONE worker, with the error statistics
    * when `withStats`; concurrent calls spread over the workers, so a caller streaming chunks keeps
    * every worker busy without splitting each chunk. `src` is float32 values, or f16/bf16 bytes
-   * that the worker widens (exactly, as `dequantize("f16" | "bf16", ...)`) before quantizing, or
-   * a range of a file that the worker reads itself. A `src` buffer is transferred (and detached)
-   * when `src` spans it exactly, and then handed back as `spare` once the worker is done with it,
-   * for the caller to reuse; otherwise it is copied. With `target`, the worker writes the result
-   * into that existing file itself and `bytes` comes back empty. Runs inline with one thread.
+   * that the worker widens (exactly, as `dequantize("f16" | "bf16", ...)`) before quantizing. Its
+   * buffer is transferred (and detached) when `src` spans it exactly, and then handed back as
+   * `spare` once the worker is done with it, for the caller to reuse; otherwise it is copied.
+   * Runs inline with one thread.
    */
   async quantizeOnOneWorker(
     type: QuantType,
-    src: Float32Array | RawHalfValues | FileValues,
+    src: Float32Array | RawHalfValues,
     rowLength: number,
     withStats = false,
-    target?: FileTarget,
   ): Promise<{ bytes: Uint8Array; stats?: QuantErrorStats; spare?: ArrayBuffer }> {
     this.#checkOpen();
     const t = ggmlType(type);
-    const op = withStats ? "stats" : "quantize";
-    const canWork = typeof (globalThis as { Worker?: unknown }).Worker === "function";
-    const inline = !canWork || this.threads <= 1;
-    if (target && (!Number.isSafeInteger(target.offset) || target.offset < 0)) {
-      throw new TypeError("quantize: a target needs a path and a non-negative offset");
-    }
-    if (inline && (target || "path" in src)) await loadFileAccess();
-    if ("path" in src) {
-      checkFileValues(src);
-      checkLength(src.count, rowLength, "quantize");
-      const task: PoolTask = {
-        id: 0,
-        op,
-        type: t.name,
-        rowLength,
-        count: src.count,
-        file: src,
-        target,
-      };
-      return result(inline ? runPoolTask(task) : await this.#submit(task), src.count, withStats);
-    }
     const raw = src instanceof Float32Array ? undefined : src;
     if (!raw && !(src instanceof Float32Array)) {
       throw new TypeError("quantize: src must be a Float32Array");
@@ -349,16 +321,41 @@ export class WorkerPool {
       view.buffer instanceof ArrayBuffer;
     const task: PoolTask = {
       id: 0,
-      op,
+      op: withStats ? "stats" : "quantize",
       type: t.name,
       rowLength,
       count,
       data: owns ? view.buffer as ArrayBuffer : view.slice().buffer,
       input: raw?.dtype,
-      target,
     };
-    const reply = inline ? runPoolTask(task) : await this.#submit(task);
+    const canWork = typeof (globalThis as { Worker?: unknown }).Worker === "function";
+    const reply = !canWork || this.threads <= 1 ? runPoolTask(task) : await this.#submit(task);
     return { ...result(reply, count, withStats), spare: owns ? reply.input : undefined };
+  }
+
+  /**
+   * Like {@link WorkerPool.quantizeOnOneWorker} for a custom worker (see
+   * {@link WorkerPoolOptions.workerUrl}): `count` values of whole rows, quantized to `type` from
+   * whatever `extra` tells the worker (for example a range of a file to read). `bytes` is what
+   * the worker sends back (it may write the result elsewhere itself and send nothing). Needs
+   * worker threads: `threads > 1` and a runtime with `Worker`.
+   */
+  async runOnWorker(
+    type: QuantType,
+    count: number,
+    rowLength: number,
+    withStats: boolean,
+    extra: unknown,
+  ): Promise<{ bytes: Uint8Array; stats?: QuantErrorStats }> {
+    this.#checkOpen();
+    const t = ggmlType(type);
+    checkLength(count, rowLength, "quantize");
+    if (typeof (globalThis as { Worker?: unknown }).Worker !== "function" || this.threads <= 1) {
+      throw new Error("WorkerPool.runOnWorker: needs worker threads (threads > 1 and Worker)");
+    }
+    const op = withStats ? "stats" : "quantize";
+    const task: PoolTask = { id: 0, op, type: t.name, rowLength, count, extra };
+    return result(await this.#submit(task), count, withStats);
   }
 
   /**
@@ -529,7 +526,7 @@ export class WorkerPool {
 
   #spawn(): Slot {
     const W = (globalThis as unknown as { Worker: WorkerLike }).Worker;
-    const worker = new W(new URL("./worker.ts", import.meta.url), { type: "module" });
+    const worker = new W(new URL(this.#workerUrl), { type: "module" });
     const slot: Slot = { worker, jobs: [] };
     worker.onmessage = (e: MessageEvent<PoolReply>) => {
       const job = slot.jobs[0];

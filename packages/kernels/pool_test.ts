@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { WorkerPool } from "./pool.ts";
+import { runPoolTask, taskReply, WorkerPool } from "./pool.ts";
 import { dequantize, quantize } from "./quantize.ts";
 import type { QuantType } from "./types.ts";
 import { gaussian } from "../../tests/support/random.ts";
@@ -200,66 +199,26 @@ Deno.test("WorkerPool: two tasks per worker, replies in order, a failing task fa
   }
 });
 
-Deno.test("WorkerPool.quantizeOnOneWorker: values read from a file, results written into one", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const rows = 12, cols = 256, n = rows * cols;
-    const values = input(rows, cols, 21);
-    // the file: 16 bytes of something else, then f32, f16 and bf16 copies of the values
-    const f16 = quantize("f16", values), bf16 = quantize("bf16", values);
-    const path = join(dir, "values.bin");
-    await Deno.writeFile(
-      path,
-      new Uint8Array([
-        ...new Uint8Array(16).fill(9),
-        ...new Uint8Array(values.buffer),
-        ...f16,
-        ...bf16,
-      ]),
-    );
-    const sources = [
-      { dtype: "f32" as const, offset: 16, widened: values },
-      { dtype: "f16" as const, offset: 16 + 4 * n, widened: dequantize("f16", f16, n) },
-      { dtype: "bf16" as const, offset: 16 + 6 * n, widened: dequantize("bf16", bf16, n) },
-    ];
-    for (const threads of [1, 2]) {
-      const pool = new WorkerPool(threads);
-      try {
-        for (const s of sources) {
-          const want = await pool.quantizeOnOneWorker("q4_0", s.widened.slice(), cols, true);
-          const src = { path, offset: s.offset, count: n, dtype: s.dtype };
-          const got = await pool.quantizeOnOneWorker("q4_0", src, cols, true);
-          assert.deepEqual(got.bytes, want.bytes, `${s.dtype}, ${threads} threads`);
-          assert.deepEqual(got.stats, want.stats);
-          assert.equal(got.spare, undefined);
-          // and written into an existing file at an offset instead of sent back
-          const out = join(dir, `out-${threads}-${s.dtype}.bin`);
-          await Deno.writeFile(out, new Uint8Array(5).fill(1));
-          const written = await pool.quantizeOnOneWorker("q4_0", src, cols, true, {
-            path: out,
-            offset: 3,
-          });
-          assert.equal(written.bytes.length, 0);
-          assert.deepEqual(written.stats, want.stats);
-          const file = await Deno.readFile(out);
-          assert.deepEqual([...file.subarray(0, 3)], [1, 1, 1]);
-          assert.deepEqual(file.subarray(3), want.bytes);
-        }
-        // a range past the end of the file: the task fails, naming the file
-        await assert.rejects(
-          () => pool.quantizeOnOneWorker("q4_0", { ...sources[0], path, count: 4 * n }, cols),
-          /values\.bin: at byte \d+: file ended early/,
-        );
-        await assert.rejects(
-          () =>
-            pool.quantizeOnOneWorker("q4_0", { path, offset: -1, count: n, dtype: "f32" }, cols),
-          TypeError,
-        );
-      } finally {
-        pool.close();
-      }
-    }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+Deno.test("runPoolTask into a given buffer; taskReply; runOnWorker needs workers", async () => {
+  const src = input(4, 256, 22);
+  const want = quantize("q4_0", src);
+  const into = new Uint8Array(want.length + 10).fill(7);
+  const task = { id: 3, op: "stats" as const, type: "q4_0", rowLength: 256, count: src.length };
+  const r = runPoolTask({ ...task, data: src.slice().buffer }, into);
+  assert.equal(r.out.byteLength, 0);
+  assert.deepEqual(into.subarray(0, want.length), want);
+  assert.deepEqual([...into.subarray(want.length)], new Array(10).fill(7));
+  assert.equal(r.rowStats!.byteLength, 4 * 6 * 8);
+  assert.throws(() => runPoolTask(task), /no data/);
+  const failed = taskReply(task);
+  assert.deepEqual(failed, {
+    reply: { id: 3, ok: false, name: "TypeError", message: "runPoolTask: the task has no data" },
+    transfer: [],
+  });
+  const ok = taskReply({ ...task, data: src.slice().buffer });
+  assert.equal(ok.reply.ok, true);
+  assert.equal(ok.transfer.length, 3, "result, row sums and the input buffer");
+  const one = new WorkerPool(1);
+  await assert.rejects(() => one.runOnWorker("q4_0", 256, 256, false, {}), /needs worker threads/);
+  one.close();
 });

@@ -4,17 +4,14 @@
  * @module
  */
 import { cpus } from "node:os";
-import {
-  type FileTarget,
-  type FileValues,
-  type QuantType,
-  type RawHalfValues,
-  WorkerPool,
-} from "@quantx/kernels";
+import type { FileRange } from "@quantx/core";
+import { type QuantType, type RawHalfValues, WorkerPool } from "@quantx/kernels";
 import { WebGpuKernels } from "@quantx/kernels/webgpu";
 import type { QuantizeOptions, RunControl } from "./options.ts";
 import { ErrorStats } from "./stats.ts";
 import { UserError } from "./user_error.ts";
+import type { FileValues } from "./weights.ts";
+import type { FileTask } from "./io_worker.ts";
 
 /** Quantizes chunks for a job. */
 export interface Kernels {
@@ -55,7 +52,7 @@ export interface Kernels {
     src: FileValues,
     rowLength: number,
     measure: boolean,
-    target?: FileTarget,
+    target?: FileRange,
   ): Promise<Quantized>;
   /** Release workers or the device. */
   close(): void;
@@ -73,25 +70,36 @@ export interface Quantized {
 
 /** CPU kernels on a worker pool of `threads` workers; errors are measured in the workers too. */
 export function cpuKernels(threads: number): Kernels {
-  const pool = new WorkerPool(threads);
+  // the pipeline's worker: the kernels' tasks, plus chunks read from and written to files
+  const pool = new WorkerPool(threads, { workerUrl: new URL("./io_worker.ts", import.meta.url) });
   // Each chunk goes whole to one worker (its buffer transferred, not copied, and handed back for
   // the next read; or only its place in the file); the job keeps `pool.capacity` in flight.
   const run = async (
     type: QuantType,
-    src: Float32Array | RawHalfValues | FileValues,
+    src: Float32Array | RawHalfValues,
     rowLength: number,
     measure: boolean,
-    target?: FileTarget,
   ): Promise<Quantized> => {
-    const r = await pool.quantizeOnOneWorker(type, src, rowLength, measure, target);
+    const r = await pool.quantizeOnOneWorker(type, src, rowLength, measure);
     return { bytes: r.bytes, stats: r.stats && ErrorStats.fromSums(r.stats), spare: r.spare };
+  };
+  const runFile = async (
+    type: QuantType,
+    src: FileValues,
+    rowLength: number,
+    measure: boolean,
+    target?: FileRange,
+  ): Promise<Quantized> => {
+    const task: FileTask = { src, target };
+    const r = await pool.runOnWorker(type, src.count, rowLength, measure, task);
+    return { bytes: r.bytes, stats: r.stats && ErrorStats.fromSums(r.stats) };
   };
   return {
     description: `cpu (${threads} thread${threads === 1 ? "" : "s"})`,
     parallelism: pool.capacity,
     quantize: run,
     quantizeHalf: run,
-    quantizeFile: threads > 1 && typeof globalThis.Worker === "function" ? run : undefined,
+    quantizeFile: threads > 1 && typeof globalThis.Worker === "function" ? runFile : undefined,
     close: () => pool.close(),
   };
 }

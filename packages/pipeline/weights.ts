@@ -5,7 +5,7 @@
  */
 
 import type { GgufFile } from "@quantx/gguf";
-import { FILE_VALUE_BYTES, type FileValues } from "@quantx/kernels";
+import type { FileRange } from "@quantx/core";
 
 /** Formats QuantX reads. */
 export type WeightFormat = "safetensors" | "gguf" | "bnb" | "qnat";
@@ -73,6 +73,17 @@ export function tensorElements(t: { shape: readonly number[] }): number {
 export function rowLength(t: { shape: readonly number[] }): number {
   return t.shape.length ? t.shape[t.shape.length - 1] : 1;
 }
+
+/** `count` values stored as `dtype`, little-endian, at a byte offset of a local file. */
+export interface FileValues extends FileRange {
+  /** Number of values. */
+  count: number;
+  /** Storage type. */
+  dtype: "f32" | "f16" | "bf16";
+}
+
+/** Bytes per value of each {@link FileValues} dtype. */
+export const FILE_VALUE_BYTES = { f32: 4, f16: 2, bf16: 2 } as const;
 
 const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
