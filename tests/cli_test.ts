@@ -229,6 +229,15 @@ Deno.test("bad inputs: one-line message, right exit code, nothing left behind", 
         assert.deepEqual(await listDir(dir), before, "no file left behind");
       });
     }
+    await t.step("disk full: a real ENOSPC (the partial file is a link to /dev/full)", async () => {
+      await Deno.symlink("/dev/full", out + ".partial");
+      const before = await listDir(dir);
+      const r = await quantx(["quantize", input, "-o", out, "--type", "q8_0", "--no-card"]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /cannot write .*out\.gguf: no space left on device/);
+      assert.equal(r.stderr.split("\n").filter((l) => /error/.test(l)).length, 1, r.stderr);
+      assert.deepEqual(await listDir(dir), before.filter((n) => n !== "out.gguf.partial"));
+    });
     await t.step("existing output needs --force", async () => {
       await Deno.writeTextFile(out, "keep me");
       const r = await quantx(["quantize", input, "-o", out, "--type", "q8_0"]);

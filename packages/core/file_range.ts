@@ -16,6 +16,8 @@ export interface FileRange {
   path: string;
   /** Byte offset. */
   offset: number;
+  /** Name for messages (default: `path`), e.g. the final name of a partial file. */
+  name?: string;
 }
 
 /**
@@ -30,13 +32,13 @@ export interface FileRange {
  * ```
  */
 export function readFileRangeSync(range: FileRange, into: Uint8Array): void {
-  withFile(range.path, "r", "cannot read", (fd) => {
+  withFile(range, "r", "cannot read", (fd) => {
     let done = 0;
     while (done < into.byteLength) {
       const got = readSync(fd, into, done, into.byteLength - done, range.offset + done);
       if (got === 0) {
         throw new FormatError("file ended early (it shrank while being read)", {
-          file: range.path,
+          file: range.name ?? range.path,
           offset: range.offset + done,
         });
       }
@@ -59,7 +61,7 @@ export function readFileRangeSync(range: FileRange, into: Uint8Array): void {
  * ```
  */
 export function writeFileRangeSync(range: FileRange, bytes: Uint8Array): void {
-  withFile(range.path, "r+", "cannot write", (fd) => {
+  withFile(range, "r+", "cannot write", (fd) => {
     let done = 0;
     while (done < bytes.byteLength) {
       done += writeSync(fd, bytes, done, bytes.byteLength - done, range.offset + done);
@@ -67,18 +69,19 @@ export function writeFileRangeSync(range: FileRange, bytes: Uint8Array): void {
   });
 }
 
-/** Open `path`, run `use`, close; file-system errors become "<what> <path>: <reason>". */
-function withFile(path: string, flags: string, what: string, use: (fd: number) => void): void {
+/** Open the file, run `use`, close; file-system errors become "<what> <name>: <reason>". */
+function withFile(range: FileRange, flags: string, what: string, use: (fd: number) => void): void {
+  const name = range.name ?? range.path;
   let fd: number;
   try {
-    fd = openSync(path, flags);
+    fd = openSync(range.path, flags);
   } catch (e) {
-    throw fsError(e, `${what} ${path}`, path);
+    throw fsError(e, `${what} ${name}`, name);
   }
   try {
     use(fd);
   } catch (e) {
-    throw e instanceof FormatError ? e : fsError(e, `${what} ${path}`, path);
+    throw e instanceof FormatError ? e : fsError(e, `${what} ${name}`, name);
   } finally {
     closeSync(fd);
   }

@@ -143,7 +143,7 @@ export async function createFileSink(
       if (!Number.isSafeInteger(length) || length < 0) {
         throw new RangeError(`reserve: length must be a non-negative integer, got ${length}`);
       }
-      const range = { path: partial, offset: position };
+      const range = { path: partial, offset: position, name: path };
       advance(length);
       return range;
     },

@@ -68,7 +68,7 @@ Deno.test("createFileSink.reserve: ranges filled in by others; close checks the 
     const sink = await createFileSink(path);
     await sink.write(new Uint8Array([1, 2]));
     const r = sink.reserve!(3);
-    assert.deepEqual(r, { path: path + ".partial", offset: 2 });
+    assert.deepEqual(r, { path: path + ".partial", offset: 2, name: path });
     await sink.write(new Uint8Array([6])); // positional: after the reserved range
     assert.equal(sink.position, 6);
     assert.throws(() => sink.reserve!(-1), RangeError);

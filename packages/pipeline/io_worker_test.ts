@@ -50,6 +50,15 @@ Deno.test("io worker: values read from a file, results sent back or written into
     }
     // plain tasks still work on this worker
     assert.deepEqual(await pool.quantize("q8_0", values, cols), quantize("q8_0", values));
+    // a full disk is named by the output's name, not the partial file's path
+    const full: FileTask = {
+      src: { path, offset: 16, count: n, dtype: "f32" },
+      target: { path: "/dev/full", offset: 0, name: "out.gguf" },
+    };
+    await assert.rejects(
+      () => pool.runOnWorker("q4_0", n, cols, false, full),
+      /cannot write out\.gguf: no space left on device/,
+    );
     // a range past the end of the file fails, naming the file and offset
     const past: FileTask = { src: { path, offset: 16, count: 4 * n, dtype: "f32" } };
     await assert.rejects(
