@@ -64,9 +64,10 @@ export async function createFileSink(
   }
   let position = 0;
   let state: "open" | "closed" | "aborted" = "open";
-  let pending: Promise<unknown> = Promise.resolve();
-  // one background datasync at a time, started every FLUSH_BYTES; its error surfaces on close
-  let flushing: Promise<unknown> | undefined;
+  let pending: Promise<unknown> = Promise.resolve(); // every write so far, settled or not
+  // one background datasync at a time, started every FLUSH_BYTES; a failure fails the next call
+  let flushing: Promise<void> | undefined;
+  let flushError: { error: unknown } | undefined;
   let unflushed = 0;
 
   let discarded: Promise<void> | undefined;
@@ -75,8 +76,8 @@ export async function createFileSink(
     if (state === "closed") return Promise.resolve();
     state = "aborted";
     discarded = (async () => {
-      await pending.catch(() => {});
-      await flushing?.catch(() => {});
+      await pending;
+      await flushing;
       await handle.close().catch(() => {});
       await rm(partial, { force: true }).catch(() => {});
     })();
@@ -87,14 +88,21 @@ export async function createFileSink(
   const advance = (length: number) => {
     position += length;
     unflushed += length;
-    if (unflushed >= FLUSH_BYTES && !flushing) {
+    if (unflushed >= FLUSH_BYTES && !flushing && !flushError) {
       unflushed = 0;
-      const flush = handle.datasync().then(() => {
-        flushing = undefined;
-      });
-      flush.catch(() => {}); // a failure stays in `flushing` and is thrown by close
-      flushing = flush;
+      flushing = handle.datasync().then(
+        () => {
+          flushing = undefined;
+        },
+        (error) => {
+          flushError = { error };
+          flushing = undefined;
+        },
+      );
     }
+  };
+  const ensureFlushed = () => {
+    if (flushError) throw fsError(flushError.error, `cannot write ${path}`, path);
   };
   signal?.addEventListener("abort", onAbort, { once: true });
   const ensureOpen = () => {
@@ -116,7 +124,15 @@ export async function createFileSink(
     async write(bytes) {
       if (state === "aborted") await discarded;
       ensureOpen();
+      try {
+        ensureFlushed();
+      } catch (e) {
+        await discard();
+        throw e;
+      }
+      // the place is taken now, so a write or reserve issued before this one ends comes after it
       const at = position;
+      advance(bytes.byteLength);
       const job = (async () => {
         let done = 0;
         while (done < bytes.byteLength) {
@@ -129,17 +145,22 @@ export async function createFileSink(
           done += bytesWritten;
         }
       })();
-      pending = job;
+      pending = Promise.allSettled([pending, job]);
       try {
         await job;
       } catch (e) {
         await discard();
         throw fsError(e, `cannot write ${path}`, path);
       }
-      advance(bytes.byteLength);
     },
     reserve(length) {
       ensureOpen();
+      try {
+        ensureFlushed();
+      } catch (e) {
+        void discard();
+        throw e;
+      }
       if (!Number.isSafeInteger(length) || length < 0) {
         throw new RangeError(`reserve: length must be a non-negative integer, got ${length}`);
       }
@@ -150,7 +171,9 @@ export async function createFileSink(
     async close() {
       ensureOpen();
       try {
+        await pending;
         await flushing;
+        ensureFlushed();
         const size = (await handle.stat()).size;
         if (size !== position) {
           throw new QuantxError(

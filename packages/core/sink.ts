@@ -10,7 +10,7 @@ import type { FileRange } from "./file_range.ts";
 export interface ByteSink {
   /** Name used in messages (the final path for a file sink). */
   readonly name: string;
-  /** Bytes written so far. */
+  /** Bytes written so far (for a file sink: written, being written or reserved). */
   readonly position: number;
   /** Append bytes. The sink does not keep a reference to `bytes` after the promise resolves. */
   write(bytes: Uint8Array): Promise<void>;

@@ -90,6 +90,50 @@ Deno.test("createFileSink.reserve: ranges filled in by others; close checks the 
   });
 });
 
+Deno.test("createFileSink: writes and reserves issued before earlier writes end keep their order", async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, "o.bin");
+    const sink = await createFileSink(path);
+    const first = sink.write(new Uint8Array(100_000).fill(1)); // not awaited
+    const r = sink.reserve!(2);
+    const second = sink.write(new Uint8Array([3, 4]));
+    assert.equal(r.offset, 100_000);
+    assert.equal(sink.position, 100_004);
+    await Promise.all([first, second]);
+    const f = await Deno.open(r.path, { write: true });
+    await f.seek(r.offset, Deno.SeekMode.Start);
+    await f.write(new Uint8Array([2, 2]));
+    f.close();
+    await sink.close();
+    const bytes = await Deno.readFile(path);
+    assert.deepEqual([...bytes.subarray(99_998)], [1, 1, 2, 2, 3, 4]);
+  });
+});
+
+Deno.test("createFileSink: a failed background sync fails the next call, not just close", async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, "o.bin");
+    // fdatasync on a character device fails (EINVAL): a stand-in for a disk that fails to sync
+    await Deno.symlink("/dev/full", path + ".partial");
+    const sink = await createFileSink(path);
+    sink.reserve!(80 << 20); // past the 64 MiB mark: a background sync starts
+    let error: unknown;
+    for (let i = 0; i < 200 && !error; i++) {
+      try {
+        sink.reserve!(0);
+        await new Promise((r) => setTimeout(r, 10));
+      } catch (e) {
+        error = e;
+      }
+    }
+    assert.ok(error instanceof QuantxError, String(error));
+    assert.match(error.message, /cannot write .*o\.bin: /);
+    await assert.rejects(() => sink.write(new Uint8Array(1)), /write after abort/);
+    await sink.abort();
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(dir)), [], "the partial file is gone");
+  });
+});
+
 Deno.test("createFileSink refuses an existing file unless overwrite is set", async () => {
   await withDir(async (dir) => {
     const path = join(dir, "out.bin");

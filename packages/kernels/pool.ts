@@ -530,7 +530,10 @@ export class WorkerPool {
     const slot: Slot = { worker, jobs: [] };
     worker.onmessage = (e: MessageEvent<PoolReply>) => {
       const job = slot.jobs[0];
-      if (!job || e.data.id !== job.task.id) return;
+      if (!job || e.data.id !== job.task.id) {
+        fail(e, `worker replied to task ${e.data.id}, expected ${job?.task.id ?? "none"}`);
+        return;
+      }
       slot.jobs.shift();
       const reply = e.data;
       if (reply.ok) job.resolve({ out: reply.out, rowStats: reply.rowStats, input: reply.input });

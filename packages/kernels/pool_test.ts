@@ -222,3 +222,18 @@ Deno.test("runPoolTask into a given buffer; taskReply; runOnWorker needs workers
   await assert.rejects(() => one.runOnWorker("q4_0", 256, 256, false, {}), /needs worker threads/);
   one.close();
 });
+
+Deno.test("WorkerPool: a worker answering the wrong task fails its tasks instead of hanging", async () => {
+  const pool = new WorkerPool(2, {
+    workerUrl: new URL("./testdata/wrong_id_worker.ts", import.meta.url),
+  });
+  try {
+    const src = input(4, 256, 23);
+    await assert.rejects(
+      () => pool.quantizeOnOneWorker("q4_0", src, 256),
+      /WorkerPool: worker replied to task \d+, expected \d+/,
+    );
+  } finally {
+    pool.close();
+  }
+});

@@ -63,85 +63,101 @@ export async function writeGgufModel(
     bytesDone += reserved ?? bytes.byteLength;
     report(index, name);
   };
-  for (const [i, entry] of plan.entries.entries()) {
-    if (inFlight.length && (plan.inline.has(entry.name) || plan.copies.has(entry.name))) {
-      while (inFlight.length) await writeOldest();
-    }
-    const inline = plan.inline.get(entry.name);
-    if (inline) {
-      const bytes = (await kernels.quantize(entry.type as QuantType, inline, entry.shape[0], false))
-        .bytes;
-      await writer.writeTensorData(bytes);
-      bytesDone += bytes.byteLength;
-      report(i, entry.name);
-      continue;
-    }
-    if (plan.copies.has(entry.name)) {
-      const t = weights.gguf!.tensors.find((x) => x.name === entry.source)!;
-      for (let off = 0; off < t.byteLength; off += COPY_CHUNK) {
-        control.signal?.throwIfAborted();
-        const bytes = await weights.gguf!.read(t, off, Math.min(COPY_CHUNK, t.byteLength - off));
+  const writeAll = async () => {
+    for (const [i, entry] of plan.entries.entries()) {
+      if (inFlight.length && (plan.inline.has(entry.name) || plan.copies.has(entry.name))) {
+        while (inFlight.length) await writeOldest();
+      }
+      const inline = plan.inline.get(entry.name);
+      if (inline) {
+        const bytes =
+          (await kernels.quantize(entry.type as QuantType, inline, entry.shape[0], false))
+            .bytes;
         await writer.writeTensorData(bytes);
         bytesDone += bytes.byteLength;
         report(i, entry.name);
+        continue;
       }
-      continue;
-    }
-    const tensor = byName.get(entry.source)!;
-    const transform = plan.transforms.get(entry.name);
-    const type = entry.type as QuantType;
-    const cols = entry.shape[0];
-    const quantized = type !== "f32" && type !== "f16" && type !== "bf16";
-    const submit = async (job: Promise<Quantized>, reserved?: number) => {
-      job.catch(() => {}); // awaited below, in order; never an unhandled rejection meanwhile
-      inFlight.push({ job, index: i, name: entry.name, reserved });
-      if (inFlight.length >= inFlightMax) await writeOldest();
-    };
-    // Plain f32/f16/bf16 in a file: the workers read their chunks themselves, and write their
-    // results straight into the output when it is a file.
-    if (!transform && kernels.quantizeFile && weights.locate?.(tensor.name, 0, 0)) {
-      // ranges are reserved in order: chunks still to be written here go first
-      while (inFlight.some((x) => x.reserved === undefined)) await writeOldest();
-      const totalRows = tensorElements(tensor) / cols;
-      const per = rowsPerChunk(tensor);
-      for (let row = 0; row < totalRows; row += per) {
-        control.signal?.throwIfAborted();
-        const count = Math.min(per, totalRows - row) * cols;
-        const where = weights.locate(tensor.name, row * cols, count)!;
-        const size = rowSize(type, count);
-        const target = writer.canReserve
-          ? await writer.reserveTensorData(size, entry.name)
-          : undefined;
+      if (plan.copies.has(entry.name)) {
+        const t = weights.gguf!.tensors.find((x) => x.name === entry.source)!;
+        for (let off = 0; off < t.byteLength; off += COPY_CHUNK) {
+          control.signal?.throwIfAborted();
+          const bytes = await weights.gguf!.read(t, off, Math.min(COPY_CHUNK, t.byteLength - off));
+          await writer.writeTensorData(bytes);
+          bytesDone += bytes.byteLength;
+          report(i, entry.name);
+        }
+        continue;
+      }
+      const tensor = byName.get(entry.source)!;
+      const transform = plan.transforms.get(entry.name);
+      const type = entry.type as QuantType;
+      const cols = entry.shape[0];
+      const quantized = type !== "f32" && type !== "f16" && type !== "bf16";
+      const submit = async (job: Promise<Quantized>, reserved?: number) => {
+        job.catch(() => {}); // awaited below, in order; never an unhandled rejection meanwhile
+        inFlight.push({ job, index: i, name: entry.name, reserved });
+        if (inFlight.length >= inFlightMax) await writeOldest();
+      };
+      // Plain f32/f16/bf16 in a file (an empty range locates the tensor): the workers read their
+      // chunks themselves, and write their results straight into the output when it is a file.
+      const inWorkers = !transform && kernels.quantizeFile !== undefined &&
+        weights.locate?.(tensor.name, 0, 0) !== undefined;
+      if (inWorkers) {
+        // ranges are reserved in order: chunks still to be written here go first
+        if (writer.canReserve) {
+          while (inFlight.some((x) => x.reserved === undefined)) await writeOldest();
+        }
+        const totalRows = tensorElements(tensor) / cols;
+        const per = rowsPerChunk(tensor);
+        for (let row = 0; row < totalRows; row += per) {
+          control.signal?.throwIfAborted();
+          const count = Math.min(per, totalRows - row) * cols;
+          const where = weights.locate!(tensor.name, row * cols, count)!;
+          const size = rowSize(type, count);
+          const target = writer.canReserve
+            ? await writer.reserveTensorData(size, entry.name)
+            : undefined;
+          await submit(
+            kernels.quantizeFile!(type, where, cols, quantized, target),
+            target ? size : undefined,
+          );
+        }
+        continue;
+      }
+      // Otherwise this thread reads ahead; f16/bf16 still travel as stored, widened by the kernels.
+      const halfDtype = tensor.dtype === "f16" || tensor.dtype === "bf16"
+        ? tensor.dtype
+        : undefined;
+      const half = !transform && halfDtype && weights.readHalf && kernels.quantizeHalf
+        ? kernels.quantizeHalf.bind(kernels)
+        : undefined;
+      for await (
+        const chunk of readChunks(weights, tensor, {
+          rowMultiple: transform?.rowMultiple,
+          signal: control.signal,
+          half: half !== undefined,
+          spare,
+        })
+      ) {
+        const values = transform ? transform.apply(chunk.data, chunk.row, chunk.rows) : chunk.data;
+        if (values.buffer !== chunk.data.buffer) spare.give(chunk.data.buffer as ArrayBuffer);
         await submit(
-          kernels.quantizeFile(type, where, cols, quantized, target),
-          target && size,
+          half && chunk.half
+            ? half(type, { dtype: halfDtype!, bytes: chunk.half }, cols, quantized)
+            : kernels.quantize(type, values, cols, quantized),
         );
       }
-      continue;
     }
-    // Otherwise this thread reads ahead; f16/bf16 still travel as stored, widened by the kernels.
-    const halfDtype = tensor.dtype === "f16" || tensor.dtype === "bf16" ? tensor.dtype : undefined;
-    const half = !transform && halfDtype && weights.readHalf && kernels.quantizeHalf
-      ? kernels.quantizeHalf.bind(kernels)
-      : undefined;
-    for await (
-      const chunk of readChunks(weights, tensor, {
-        rowMultiple: transform?.rowMultiple,
-        signal: control.signal,
-        half: half !== undefined,
-        spare,
-      })
-    ) {
-      const values = transform ? transform.apply(chunk.data, chunk.row, chunk.rows) : chunk.data;
-      if (values.buffer !== chunk.data.buffer) spare.give(chunk.data.buffer as ArrayBuffer);
-      await submit(
-        half && chunk.half
-          ? half(type, { dtype: halfDtype!, bytes: chunk.half }, cols, quantized)
-          : kernels.quantize(type, values, cols, quantized),
-      );
-    }
+    while (inFlight.length) await writeOldest();
+  };
+  try {
+    await writeAll();
+  } catch (e) {
+    // let no worker still write into the output once the caller discards it
+    await Promise.allSettled(inFlight.map((x) => x.job));
+    throw e;
   }
-  while (inFlight.length) await writeOldest();
   await writer.finish();
   return total;
 }

@@ -35,6 +35,9 @@ let result = new Uint8Array(0);
 function run(task: PoolTask): PoolResult {
   const io = task.extra as FileTask | undefined;
   if (!io) return runPoolTask(task);
+  if (io.src.count !== task.count) {
+    throw new RangeError(`io worker: ${io.src.count} values to read for a task of ${task.count}`);
+  }
   const length = io.src.count * FILE_VALUE_BYTES[io.src.dtype];
   if (stored.byteLength < length) stored = new ArrayBuffer(length);
   readFileRangeSync(io.src, new Uint8Array(stored, 0, length));

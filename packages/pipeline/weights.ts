@@ -88,18 +88,28 @@ export const FILE_VALUE_BYTES = { f32: 4, f16: 2, bf16: 2 } as const;
 const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /**
- * The {@link FileValues} of elements `[start, start + count)` of a tensor stored as `dtype` at byte
- * `dataOffset` of `path`, or `undefined` when `dtype` is not plain f32/f16/bf16 (any case) or the
- * host is big-endian (the workers would read the bytes in the wrong order).
+ * The {@link FileValues} of elements `[start, start + count)` of a tensor of `byteLength` bytes
+ * stored as `dtype` at byte `dataOffset` of `path`, or `undefined` when `dtype` is not plain
+ * f32/f16/bf16 (any case) or the host is big-endian (the workers would read the bytes in the wrong
+ * order). A range outside the tensor is a `RangeError`.
  */
 export function locateValues(
-  path: string,
-  dataOffset: number,
-  dtype: string,
+  tensor: { path: string; dataOffset: number; byteLength: number; dtype: string },
   start: number,
   count: number,
 ): FileValues | undefined {
-  const d = dtype.toLowerCase();
+  const d = tensor.dtype.toLowerCase();
   if (!HOST_LITTLE_ENDIAN || (d !== "f32" && d !== "f16" && d !== "bf16")) return undefined;
-  return { path, offset: dataOffset + start * FILE_VALUE_BYTES[d], count, dtype: d };
+  const size = FILE_VALUE_BYTES[d];
+  if (
+    !Number.isSafeInteger(start) || !Number.isSafeInteger(count) || start < 0 || count < 0 ||
+    (start + count) * size > tensor.byteLength
+  ) {
+    throw new RangeError(
+      `${tensor.path}: elements [${start}, ${start + count}) are outside a tensor of ${
+        tensor.byteLength / size
+      }`,
+    );
+  }
+  return { path: tensor.path, offset: tensor.dataOffset + start * size, count, dtype: d };
 }

@@ -53,9 +53,13 @@ export async function openGgufWeights(path: string): Promise<Weights & { gguf: G
     },
     locate(name, start, count) {
       const t = byName.get(name);
-      return t && file.littleEndian
-        ? locateValues(path, file.dataOffset + t.offset, t.typeName, start, count)
-        : undefined;
+      if (!t || !file.littleEndian) return undefined;
+      const { byteLength, typeName: dtype } = t;
+      return locateValues(
+        { path, dataOffset: file.dataOffset + t.offset, byteLength, dtype },
+        start,
+        count,
+      );
     },
     close: () => file.close(),
   };

@@ -62,7 +62,7 @@ export async function openSafetensorsWeights(path: string): Promise<CheckpointWe
     readF32: (name, start, count, into) => ckpt.readF32(name, start, count, into),
     locate(name, start, count) {
       const t = ckpt.tensor(name);
-      return t && locateValues(t.file, t.dataOffset, t.dtype, start, count);
+      return t && locateValues({ ...t, path: t.file }, start, count);
     },
     readHalf(name, start, count, into) {
       const t = ckpt.tensor(name);
