@@ -13,7 +13,8 @@ import { parseArgs } from "node:util";
 import { ggmlDequantize, ggmlQuantize } from "../tests/support/libggml.ts";
 import { WebGpuKernels } from "../packages/kernels/webgpu/mod.ts";
 import { NF4_CODEBOOK_F32 } from "../packages/kernels/webgpu/shaders/nf4.ts";
-import { nf4Reference, normal } from "../packages/kernels/webgpu/test_support.ts";
+import { nf4Reference } from "../packages/kernels/webgpu/test_support.ts";
+import { gaussian } from "../tests/support/random.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -52,7 +53,7 @@ const mib = Number(values.mib ?? (info.isFallbackAdapter ? 4 : 64));
 const iters = Math.max(1, Number(values.iters));
 const n = Math.floor((mib * (1 << 20)) / 4 / 4096) * 4096; // float32 values, a multiple of 4096
 
-const src = normal(n, 1, 0.02);
+const src = gaussian(n, 1, 0.02);
 const q = {
   q4_0: ggmlQuantize("q4_0", src, 1),
   q8_0: ggmlQuantize("q8_0", src, 1),
@@ -62,7 +63,7 @@ const q = {
 };
 const nf4 = nf4Reference(src, 64);
 const cols = 4096, rows = n / cols;
-const x = normal(cols, 2);
+const x = gaussian(cols, 2);
 
 interface Row {
   kernel: string;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { WebGpuDeviceLostError, WebGpuKernels, WebGpuUnavailableError } from "./mod.ts";
-import { normal } from "./test_support.ts";
+import { gaussian } from "../../../tests/support/random.ts";
 
 Deno.test("a missing adapter or WebGPU is a WebGpuUnavailableError", async () => {
   const noAdapter = { requestAdapter: () => Promise.resolve(null) } as unknown as GPU;
@@ -36,7 +36,7 @@ Deno.test("adapterInfo names the adapter and its limits", async () => {
 
 Deno.test("calls after destroy() reject with WebGpuDeviceLostError", async () => {
   const gpu = await WebGpuKernels.create();
-  const inFlight = gpu.quantize("q4_0", normal(1 << 16, 1));
+  const inFlight = gpu.quantize("q4_0", gaussian(1 << 16, 1));
   gpu.destroy();
   await assert.rejects(inFlight, WebGpuDeviceLostError);
   await assert.rejects(gpu.quantize("q8_0", new Float32Array(32)), WebGpuDeviceLostError);
@@ -51,7 +51,7 @@ Deno.test("calls after destroy() reject with WebGpuDeviceLostError", async () =>
 
 Deno.test("a device lost between chunks fails the call with WebGpuDeviceLostError", async () => {
   const gpu = await WebGpuKernels.create({ chunkBytes: 8192 });
-  const src = normal(1 << 20, 2); // 512 chunks, each with its own readback round trip
+  const src = gaussian(1 << 20, 2); // 512 chunks, each with its own readback round trip
   await gpu.quantize("q4_0", src.subarray(0, 2048)); // compiled, so the next call reaches runJob
   const call = gpu.quantize("q4_0", src);
   await new Promise((r) => setTimeout(r, 5));

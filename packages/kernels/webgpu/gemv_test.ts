@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { ggmlDequantize, ggmlQuantize } from "../../../tests/support/libggml.ts";
 import { WebGpuKernels } from "./mod.ts";
 import { NF4_CODEBOOK_F32 } from "./shaders/nf4.ts";
-import { nf4Reference, normal, TINY_CHUNKS, vectorSets } from "./test_support.ts";
+import { nf4Reference, TINY_CHUNKS, vectorSets } from "./test_support.ts";
+import { gaussian } from "../../../tests/support/random.ts";
 
 /** Checks `y` against `W x` in float64 within float32 summation tolerance. */
 function checkGemv(
@@ -44,7 +45,7 @@ Deno.test("webgpu gemv q4_0/q8_0 agrees with the CPU within float32 tolerance", 
   const tiny = await WebGpuKernels.create(TINY_CHUNKS);
   try {
     const [set] = await vectorSets();
-    const x = normal(set.cols, 21);
+    const x = gaussian(set.cols, 21);
     for (const type of ["q4_0", "q8_0"] as const) {
       const q = await set.quantized(type);
       const w = ggmlDequantize(type, q, set.input.length);
@@ -57,9 +58,9 @@ Deno.test("webgpu gemv q4_0/q8_0 agrees with the CPU within float32 tolerance", 
         await gpu.gemv(type, q, set.rows, set.cols, x),
       );
       for (const [rows, cols, seed] of [[300, 96, 1], [5, 32, 2], [129, 1024, 3]]) {
-        const wq = ggmlQuantize(type, normal(rows * cols, seed, 0.05), rows);
+        const wq = ggmlQuantize(type, gaussian(rows * cols, seed, 0.05), rows);
         const wd = ggmlDequantize(type, wq, rows * cols);
-        const xv = normal(cols, seed + 100);
+        const xv = gaussian(cols, seed + 100);
         checkGemv(
           `${type} ${rows}x${cols}`,
           wd,
@@ -98,10 +99,10 @@ Deno.test("webgpu gemv nf4 (aligned and unaligned rows, block sizes)", async () 
         [40, 24, 6, 6],
       ]
     ) {
-      const src = normal(rows * cols, seed, 0.02);
+      const src = gaussian(rows * cols, seed, 0.02);
       const { codes, absmax } = nf4Reference(src, bs);
       const w = nf4Dequant(codes, absmax, rows * cols, bs);
-      const x = normal(cols, seed + 50);
+      const x = gaussian(cols, seed + 50);
       const weight = { codes, absmax, blockSize: bs };
       checkGemv(
         `nf4 ${rows}x${cols}/${bs}`,

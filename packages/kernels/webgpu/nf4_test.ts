@@ -1,14 +1,8 @@
 import assert from "node:assert/strict";
 import { WebGpuKernels } from "./mod.ts";
 import { NF4_CODEBOOK_F32 } from "./shaders/nf4.ts";
-import {
-  diffMessage,
-  edgeBlocks,
-  nf4Reference,
-  normal,
-  TINY_CHUNKS,
-  vectorSets,
-} from "./test_support.ts";
+import { diffMessage, edgeBlocks, nf4Reference, TINY_CHUNKS, vectorSets } from "./test_support.ts";
+import { gaussian } from "../../../tests/support/random.ts";
 
 const bits = (f: Float32Array) => new Uint32Array(f.buffer, f.byteOffset, f.length);
 
@@ -48,17 +42,17 @@ Deno.test("webgpu nf4: random inputs, odd lengths, partial blocks and block size
   const tiny = await WebGpuKernels.create(TINY_CHUNKS);
   try {
     const zeros = new Float32Array(200);
-    zeros.set(normal(64, 3), 64); // blocks 0 and 2.. are all zero, block 1 is not
+    zeros.set(gaussian(64, 3), 64); // blocks 0 and 2.. are all zero, block 1 is not
     const cases: [string, Float32Array, number][] = [
-      ["normal 4096x9", normal(4096 * 9, 1), 64],
-      ["odd length 1001", normal(1001, 2, 0.02), 64],
+      ["normal 4096x9", gaussian(4096 * 9, 1), 64],
+      ["odd length 1001", gaussian(1001, 2, 0.02), 64],
       ["zero blocks + odd tail", zeros.subarray(0, 199), 64],
-      ["block 32", normal(3000, 4, 5), 32],
-      ["block 128, odd", normal(5001, 5), 128],
-      ["block 4096", normal(3 * 4096 + 17, 6), 4096],
-      ["block 6", normal(999, 7), 6],
+      ["block 32", gaussian(3000, 4, 5), 32],
+      ["block 128, odd", gaussian(5001, 5), 128],
+      ["block 4096", gaussian(3 * 4096 + 17, 6), 4096],
+      ["block 6", gaussian(999, 7), 6],
       ["edge blocks", edgeBlocks(256, 8), 64],
-      ["tiny scale", normal(640, 9, 1e-30), 64],
+      ["tiny scale", gaussian(640, 9, 1e-30), 64],
     ];
     for (const [name, src, bs] of cases) {
       const want = nf4Reference(src, bs);

@@ -8,6 +8,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { WebGpuKernelsOptions } from "./mod.ts";
 import { NF4_MIDPOINTS_F32 } from "./shaders/nf4.ts";
+import { gaussian, rng } from "../../../tests/support/random.ts";
 
 const fr = Math.fround;
 
@@ -68,30 +69,6 @@ export async function vectorSets(): Promise<VectorSet[]> {
   })));
 }
 
-/** mulberry32 uniform floats in [0, 1). */
-export function uniform(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** `n` N(0, std) float32 values (Box-Muller), reproducible from `seed`. */
-export function normal(n: number, seed: number, std = 1): Float32Array {
-  const r = uniform(seed);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i += 2) {
-    const u = Math.max(r(), 1e-12), v = r(), m = Math.sqrt(-2 * Math.log(u));
-    out[i] = std * m * Math.cos(2 * Math.PI * v);
-    if (i + 1 < n) out[i + 1] = std * m * Math.sin(2 * Math.PI * v);
-  }
-  return out;
-}
-
 function nudge(x: number, ulps: number): number {
   const f = new Float32Array([x]);
   const u = new Int32Array(f.buffer);
@@ -106,7 +83,7 @@ function nudge(x: number, ulps: number): number {
  * exact half-integers.
  */
 export function edgeBlocks(blocks: number, seed: number): Float32Array {
-  const r = uniform(seed);
+  const r = rng(seed);
   const out = new Float32Array(blocks * 32);
   for (let b = 0; b < blocks; b++) {
     const o = b * 32, kind = b % 4;
@@ -143,9 +120,9 @@ export function edgeBlocks(blocks: number, seed: number): Float32Array {
 export function randomInputs(): { name: string; data: Float32Array }[] {
   const scaled = (n: number, seed: number, std: number) => ({
     name: `normal n=${n} seed=${seed} std=${std}`,
-    data: normal(n, seed, std),
+    data: gaussian(n, seed, std),
   });
-  const mixed = normal(32 * 256, 7, 1).map((v, i) => v * 10 ** ((i >> 5) % 12 - 6));
+  const mixed = gaussian(32 * 256, 7, 1).map((v, i) => v * 10 ** ((i >> 5) % 12 - 6));
   return [
     scaled(256, 1, 1),
     scaled(32 * 256, 2, 0.02),

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ggmlDequantize, ggmlQuantize } from "../../../../tests/support/libggml.ts";
 import { acquireGpu, type GpuContext } from "../device.ts";
-import { uniform } from "../test_support.ts";
+import { rng } from "../../../../tests/support/random.ts";
 import { dispatchSize, DIV_WGSL, HALF_WGSL } from "./common.ts";
 
 const HARNESS = /* wgsl */ `
@@ -72,7 +72,7 @@ const valueOf = (u: number) => (u32[0] = u, f32[0]);
 Deno.test("wgsl div_exact is correctly rounded (normal, subnormal, overflow)", async () => {
   const ctx = await acquireGpu();
   try {
-    const r = uniform(5);
+    const r = rng(5);
     const n = 1 << 16;
     const a = new Uint32Array(n), b = new Uint32Array(n);
     const finite = (lo: number, hi: number) => {
@@ -144,7 +144,7 @@ Deno.test("wgsl f32 <-> f16 match ggml (round to nearest even, subnormals)", asy
       }
     }
     // narrowing: random floats over the whole f16 range and beyond, plus every tie point
-    const r = uniform(9);
+    const r = rng(9);
     const src = new Float32Array(1 << 16);
     for (let i = 0; i < src.length; i++) {
       if (i % 4 === 0) {
