@@ -1,11 +1,13 @@
 /**
  * Shared pieces of the k-quant reference quantizers (ggml-quants.c): `nearest_int`, the scale
- * searches `make_qx_quants`, `make_q3_quants`, `make_qkx2_quants`, and `get_scale_min_k4`.
+ * searches `make_qx_quants`, `make_q3_quants`, `make_qkx2_quants`, `get_scale_min_k4`, and the
+ * scale-and-min half of a Q4_K / Q5_K super-block.
  * Every float operation is rounded to float32 exactly where C rounds it, so the results are
  * bit-identical to libggml's `quantize_row_*_ref`.
  * @module
  */
 import { checkBlocks } from "./blocks.ts";
+import { FP16_TABLE, fp32ToFp16 } from "./half.ts";
 
 /** Elements per k-quant super-block. */
 export const QK_K = 256;
@@ -932,4 +934,95 @@ export function getScaleMinK4(j: number, q: Uint8Array, qo: number): number {
   const d = (q[qo + j + 4] & 0xf) | ((q[qo + j - 4] >> 6) << 4);
   const m = (q[qo + j + 4] >> 4) | ((q[qo + j] >> 6) << 4);
   return d | (m << 8);
+}
+
+const SB_W = new Float32Array(32);
+const SB_SCALES = new Float32Array(8);
+const SB_MINS = new Float32Array(8);
+const SB_RDELTA = fr(0.1);
+
+/**
+ * The scale-and-min half of a Q4_K or Q5_K super-block, as both of ggml's quantizers run it: each
+ * sub-block of 32 values at `src[xb..]` gets weights `av_x + |x|` and a scale and min from
+ * `make_qkx2_quants` (levels 0..`nmax`, `rmin`, `nstep`); the 8 scales and mins become 6-bit
+ * values packed into `dst[yb + 4 .. yb + 16)`, `d` and `dmin` go to `dst[yb .. yb + 4)` as fp16,
+ * and every value is requantized with its packed scale and min into `levels[0 .. 256)` (a
+ * sub-block whose scale is 0 keeps `make_qkx2_quants`' levels, as in C).
+ */
+export function quantizeScaleMinBlock(
+  src: Float32Array,
+  xb: number,
+  dst: Uint8Array,
+  yb: number,
+  nmax: number,
+  rmin: number,
+  nstep: number,
+  levels: Uint8Array,
+): void {
+  const W = SB_W, SCALES = SB_SCALES, MINS = SB_MINS;
+  let maxScale = 0, maxMin = 0;
+  for (let j = 0; j < 8; j++) {
+    const xo = xb + 32 * j;
+    let sumX2 = 0;
+    for (let l = 0; l < 32; l++) {
+      const v = src[xo + l];
+      sumX2 = fr(sumX2 + fr(v * v));
+    }
+    const avX = fr(Math.sqrt(fr(sumX2 / 32)));
+    for (let l = 0; l < 32; l++) W[l] = avX + Math.abs(src[xo + l]);
+    makeQkx2Quants(
+      32,
+      nmax,
+      src,
+      xo,
+      W,
+      levels,
+      32 * j,
+      SCALES,
+      MINS,
+      j,
+      rmin,
+      SB_RDELTA,
+      nstep,
+      false,
+    );
+    const scale = SCALES[j], min = MINS[j];
+    if (scale > maxScale) maxScale = scale;
+    if (min > maxMin) maxMin = min;
+  }
+  const invScale = maxScale > 0 ? fr(63 / maxScale) : 0;
+  const invMin = maxMin > 0 ? fr(63 / maxMin) : 0;
+  const so = yb + 4;
+  for (let j = 0; j < 8; j++) {
+    let ls = nearestInt(fr(invScale * SCALES[j])) & 255;
+    let lm = nearestInt(fr(invMin * MINS[j])) & 255;
+    if (ls > 63) ls = 63;
+    if (lm > 63) lm = 63;
+    if (j < 4) {
+      dst[so + j] = ls;
+      dst[so + j + 4] = lm;
+    } else {
+      dst[so + j + 4] = (ls & 0xf) | ((lm & 0xf) << 4);
+      dst[so + j - 4] |= (ls >> 4) << 6;
+      dst[so + j] |= (lm >> 4) << 6;
+    }
+  }
+  const dh = fp32ToFp16(fr(maxScale / 63));
+  const mh = fp32ToFp16(fr(maxMin / 63));
+  dst[yb] = dh & 255;
+  dst[yb + 1] = dh >> 8;
+  dst[yb + 2] = mh & 255;
+  dst[yb + 3] = mh >> 8;
+  const dAll = FP16_TABLE[dh], mAll = FP16_TABLE[mh];
+  for (let j = 0; j < 8; j++) {
+    const sm = getScaleMinK4(j, dst, so);
+    const d = fr(dAll * (sm & 255));
+    if (d === 0) continue; // C: `if (!d)`, which NaN passes
+    const dm = fr(mAll * (sm >> 8));
+    const xo = xb + 32 * j;
+    for (let ii = 0; ii < 32; ii++) {
+      const l = nearestInt(fr(fr(src[xo + ii] + dm) / d));
+      levels[32 * j + ii] = l < 0 ? 0 : l > nmax ? nmax : l;
+    }
+  }
 }

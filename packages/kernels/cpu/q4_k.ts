@@ -4,24 +4,14 @@
  * `quantize_row_q4_K_ref` / `dequantize_row_q4_K`.
  * @module
  */
-import { FP16_TABLE, fp32ToFp16 } from "./half.ts";
-import {
-  checkKQuantArgs,
-  getScaleMinK4,
-  makeQkx2Quants,
-  nearestInt,
-  QK_K,
-} from "./kquant_common.ts";
+import { FP16_TABLE } from "./half.ts";
+import { checkKQuantArgs, getScaleMinK4, QK_K, quantizeScaleMinBlock } from "./kquant_common.ts";
 import { wasmQuantizeQ4_K } from "./kquants_wasm.ts";
 
 const fr = Math.fround;
 const TYPE_SIZE = 144;
-const RDELTA = fr(0.1);
 
 const L = new Uint8Array(QK_K);
-const W = new Float32Array(32);
-const SCALES = new Float32Array(8);
-const MINS = new Float32Array(8);
 
 /**
  * Quantize `src` (a multiple of 256 values) to Q4_K blocks in `dst` (144 bytes per block), with
@@ -43,58 +33,8 @@ export function quantizeQ4_KRef(src: Float32Array, dst: Uint8Array): void {
 
 function quantizeBlocks(src: Float32Array, dst: Uint8Array, nb: number): void {
   for (let i = 0; i < nb; i++) {
-    const xb = i * QK_K, yb = i * TYPE_SIZE;
-    let maxScale = 0, maxMin = 0;
-    for (let j = 0; j < 8; j++) {
-      const xo = xb + 32 * j;
-      let sumX2 = 0;
-      for (let l = 0; l < 32; l++) {
-        const v = src[xo + l];
-        sumX2 = fr(sumX2 + fr(v * v));
-      }
-      const avX = fr(Math.sqrt(fr(sumX2 / 32)));
-      for (let l = 0; l < 32; l++) W[l] = avX + Math.abs(src[xo + l]);
-      makeQkx2Quants(32, 15, src, xo, W, L, 32 * j, SCALES, MINS, j, -1, RDELTA, 20, false);
-      const scale = SCALES[j], min = MINS[j];
-      if (scale > maxScale) maxScale = scale;
-      if (min > maxMin) maxMin = min;
-    }
-    const invScale = maxScale > 0 ? fr(63 / maxScale) : 0;
-    const invMin = maxMin > 0 ? fr(63 / maxMin) : 0;
-    const so = yb + 4;
-    for (let j = 0; j < 8; j++) {
-      let ls = nearestInt(fr(invScale * SCALES[j])) & 255;
-      let lm = nearestInt(fr(invMin * MINS[j])) & 255;
-      if (ls > 63) ls = 63;
-      if (lm > 63) lm = 63;
-      if (j < 4) {
-        dst[so + j] = ls;
-        dst[so + j + 4] = lm;
-      } else {
-        dst[so + j + 4] = (ls & 0xf) | ((lm & 0xf) << 4);
-        dst[so + j - 4] |= (ls >> 4) << 6;
-        dst[so + j] |= (lm >> 4) << 6;
-      }
-    }
-    const dh = fp32ToFp16(fr(maxScale / 63));
-    const mh = fp32ToFp16(fr(maxMin / 63));
-    dst[yb] = dh & 255;
-    dst[yb + 1] = dh >> 8;
-    dst[yb + 2] = mh & 255;
-    dst[yb + 3] = mh >> 8;
-    const dAll = FP16_TABLE[dh], mAll = FP16_TABLE[mh];
-    for (let j = 0; j < 8; j++) {
-      const sm = getScaleMinK4(j, dst, so);
-      const d = fr(dAll * (sm & 255));
-      if (d === 0) continue; // C: `if (!d)`, which NaN passes
-      const dm = fr(mAll * (sm >> 8));
-      const xo = xb + 32 * j;
-      for (let ii = 0; ii < 32; ii++) {
-        let l = nearestInt(fr(fr(src[xo + ii] + dm) / d));
-        l = l < 0 ? 0 : l > 15 ? 15 : l;
-        L[32 * j + ii] = l;
-      }
-    }
+    const yb = i * TYPE_SIZE;
+    quantizeScaleMinBlock(src, i * QK_K, dst, yb, 15, -1, 20, L);
     let q = yb + 16;
     for (let j = 0; j < QK_K; j += 64) {
       for (let l = 0; l < 32; l++) dst[q + l] = L[j + l] | (L[j + l + 32] << 4);
