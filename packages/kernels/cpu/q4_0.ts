@@ -5,42 +5,18 @@
  * @module
  */
 import { F16_TO_F32, f32ToF16 } from "./float.ts";
-import { checkBlocks } from "./blocks.ts";
+import { checkBlocks, signedAbsMax32 } from "./blocks.ts";
 
 const fr = Math.fround;
 const QK = 32;
 const TYPE_SIZE = 18;
-
-/** C's loop for the element of largest magnitude (NaN never taken), for blocks with a NaN. */
-function maxAsC(src: Float32Array, x: number): number {
-  let amax = 0, max = 0;
-  for (let j = 0; j < QK; j++) {
-    const v = src[x + j];
-    const a = Math.abs(v);
-    if (amax < a) {
-      amax = a;
-      max = v;
-    }
-  }
-  return max;
-}
 
 /** Quantize `src` (a multiple of 32 values) to Q4_0 blocks in `dst` (18 bytes per block). */
 export function quantizeQ4_0(src: Float32Array, dst: Uint8Array): void {
   const bits = new Int32Array(src.buffer, src.byteOffset, src.length);
   const nb = checkBlocks("quantizeQ4_0", src.length, dst.length, QK, TYPE_SIZE, true);
   for (let i = 0, x = 0, y = 0; i < nb; i++, x += QK, y += TYPE_SIZE) {
-    // the first element of largest magnitude, with its sign: an integer max over the bits of
-    // |x| (their order for non-NaN floats), without branches, then its first index
-    let m = 0;
-    for (let j = 0; j < QK; j++) m = Math.max(m, bits[x + j] & 0x7fffffff);
-    let max = 0;
-    if (m > 0x7f800000) max = maxAsC(src, x);
-    else if (m !== 0) {
-      let j = x;
-      while ((bits[j] & 0x7fffffff) !== m) j++;
-      max = src[j];
-    }
+    const max = signedAbsMax32(src, bits, x);
     const d = fr(max / -8);
     const id = d !== 0 ? fr(1 / d) : 0; // C: `d ? 1/d : 0`, NaN is true
     const h = f32ToF16(d);

@@ -6,58 +6,20 @@
  * @module
  */
 import { F16_TO_F32, f32ToF16 } from "./float.ts";
-import { checkBlocks } from "./blocks.ts";
+import { checkBlocks, minMax32 } from "./blocks.ts";
 
 const fr = Math.fround;
 const QK = 32;
 const TYPE_SIZE = 24;
-const FLT_MAX = 3.4028234663852886e38;
-
-const SCR_F = new Float32Array(1);
-const SCR_I = new Int32Array(SCR_F.buffer);
-
-/** C's `if (v < min) min = v` loop from FLT_MAX (NaN never taken; the first of -0 and +0). */
-function minAsC(src: Float32Array, x: number): number {
-  let min = FLT_MAX;
-  for (let j = 0; j < QK; j++) if (src[x + j] < min) min = src[x + j];
-  return min;
-}
-
-/** C's `if (v > max) max = v` loop from -FLT_MAX. */
-function maxAsC(src: Float32Array, x: number): number {
-  let max = -FLT_MAX;
-  for (let j = 0; j < QK; j++) if (src[x + j] > max) max = src[x + j];
-  return max;
-}
+const MIN_MAX = new Float32Array(2);
 
 /** Quantize `src` (a multiple of 32 values) to Q5_1 blocks in `dst` (24 bytes per block). */
 export function quantizeQ5_1(src: Float32Array, dst: Uint8Array): void {
   const bits = new Int32Array(src.buffer, src.byteOffset, src.length);
   const nb = checkBlocks("quantizeQ5_1", src.length, dst.length, QK, TYPE_SIZE, true);
   for (let i = 0, x = 0, y = 0; i < nb; i++, x += QK, y += TYPE_SIZE) {
-    // min and max as integer min / max over the float bits mapped to an order-preserving int
-    // (negative floats get their magnitude bits flipped), without branches; blocks with a NaN
-    // or a zero extreme (C keeps the first of -0 and +0) go through C's loop
-    let kmin = 0x7fffffff, kmax = -0x80000000;
-    for (let j = 0; j < QK; j++) {
-      const b = bits[x + j];
-      const k = b ^ ((b >> 31) & 0x7fffffff);
-      kmin = Math.min(kmin, k);
-      kmax = Math.max(kmax, k);
-    }
-    let min: number, max: number;
-    if (
-      kmax > 0x7f800000 || kmin < -0x7f800001 || kmin === 0 || kmin === -1 || kmax === 0 ||
-      kmax === -1
-    ) {
-      min = minAsC(src, x);
-      max = maxAsC(src, x);
-    } else {
-      SCR_I[0] = kmin ^ ((kmin >> 31) & 0x7fffffff);
-      min = SCR_F[0];
-      SCR_I[0] = kmax ^ ((kmax >> 31) & 0x7fffffff);
-      max = SCR_F[0];
-    }
+    minMax32(src, bits, x, MIN_MAX);
+    const min = MIN_MAX[0], max = MIN_MAX[1];
     const d = fr(fr(max - min) / 31);
     const id = d !== 0 ? fr(1 / d) : 0;
     const hd = f32ToF16(d), hm = f32ToF16(min);
