@@ -4,7 +4,7 @@
  * process through Deno.dlopen) on the same input: N(0, 0.02) floats in rows of 4096, best of
  * several runs. Throughput is float32 input megabytes (2^20 bytes) per second; the ratio is
  * QuantX / libggml. Outputs are checked to be identical before timing.
- * With packages/kernels/pool.ts present, a second table shows the 2-worker WorkerPool speed-up.
+ * A second table (unless `--no-pool`) shows the 2-worker WorkerPool speed-up.
  *
  *   deno run -A tools/setup.ts   # once: installs libggml into .cache/npm
  *   deno run -A bench/kernels.ts [--types q4_0,q8_0] [--mb 16] [--runs 3] [--no-pool]
@@ -14,12 +14,13 @@ import { DEQUANT_SYMBOL, libggml } from "../tests/support/libggml.ts";
 import { gaussian } from "../tests/support/random.ts";
 import {
   dequantizeInto,
+  ggmlType,
   QUANT_TYPES,
   quantizeInto,
   type QuantType,
   rowSize,
+  WorkerPool,
 } from "../packages/kernels/mod.ts";
-import { ggmlType } from "../packages/kernels/types.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -104,30 +105,13 @@ for (const type of types) {
   );
 }
 
-// ---- 2-worker scaling (packages/kernels/pool.ts)
-let Pool:
-  | (new (threads: number) => {
-    quantize(type: QuantType, src: Float32Array, rowLength: number): Promise<Uint8Array>;
-    close(): void;
-  })
-  | undefined;
+// ---- 2-worker scaling
 if (!values["no-pool"]) {
-  try {
-    Pool = (await import("../packages/kernels/pool.ts")).WorkerPool;
-  } catch {
-    Pool = undefined;
-  }
-}
-console.log();
-if (!Pool) {
-  console.log(
-    "## 2-worker scaling\n\n(WorkerPool not available: packages/kernels/pool.ts missing)",
-  );
-} else {
+  console.log();
   console.log(`## 2-worker scaling (WorkerPool(2).quantize, rows of ${COLS}, best of ${runs})\n`);
   console.log("| type | 1 thread MB/s | 2 workers MB/s | speed-up |");
   console.log("|---|---:|---:|---:|");
-  const pool = new Pool(2);
+  const pool = new WorkerPool(2);
   try {
     for (const type of types) {
       const expected = new Uint8Array(rowSize(type, COLS) * rows);
