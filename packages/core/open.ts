@@ -36,3 +36,28 @@ export function openSource(input: SourceInput, name?: string): Promise<ByteSourc
   }
   return Promise.resolve(input as ByteSource);
 }
+
+/**
+ * Open `input` (as {@link openSource} does) and run `parse` on the source. A source opened here
+ * is closed again when `parse` throws; one passed in stays the caller's to close.
+ *
+ * @example
+ * ```ts
+ * import { parseSource } from "@quantx/core";
+ * const first = await parseSource(new Uint8Array([7, 8]), async (src) => (await src.read(0, 1))[0]);
+ * console.log(first); // 7
+ * ```
+ */
+export async function parseSource<T>(
+  input: SourceInput,
+  parse: (source: ByteSource) => Promise<T>,
+  name?: string,
+): Promise<T> {
+  const source = await openSource(input, name);
+  try {
+    return await parse(source);
+  } catch (e) {
+    if (source !== input) await source.close().catch(() => {});
+    throw e;
+  }
+}

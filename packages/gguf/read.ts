@@ -7,7 +7,7 @@
  * byte offset.
  * @module
  */
-import { type ByteSource, FormatError, openSource, type TensorInfo } from "@quantx/core";
+import { type ByteSource, FormatError, parseSource, type TensorInfo } from "@quantx/core";
 import { ggmlType } from "@quantx/kernels";
 import {
   type GgufArrayValue,
@@ -543,12 +543,6 @@ async function parse(src: ByteSource): Promise<GgufFile> {
  * await file.close();
  * ```
  */
-export async function openGguf(source: ByteSource | string): Promise<GgufFile> {
-  const src = typeof source === "string" ? await openSource(source) : source;
-  try {
-    return await parse(src);
-  } catch (e) {
-    if (typeof source === "string") await src.close();
-    throw e;
-  }
+export function openGguf(source: ByteSource | string): Promise<GgufFile> {
+  return parseSource(source, parse);
 }

@@ -8,7 +8,7 @@
  * recognised from the distance between its recorded offset and the next one.
  * @module
  */
-import { type ByteSource, openSource, type TensorInfo } from "@quantx/core";
+import { type ByteSource, parseSource, type TensorInfo } from "@quantx/core";
 import { FieldCursor } from "./cursor.ts";
 import { decodeQnatNf4 } from "./decode.ts";
 import {
@@ -149,14 +149,8 @@ interface ParsedTensor {
  * console.log(file.tensors[0].dtype, (await file.readF32("w"))[0]); // "nf4" 2
  * ```
  */
-export async function openQnat(source: ByteSource | string): Promise<QnatFile> {
-  const src = typeof source === "string" ? await openSource(source) : source;
-  try {
-    return await parse(src);
-  } catch (e) {
-    if (typeof source === "string") await src.close();
-    throw e;
-  }
+export function openQnat(source: ByteSource | string): Promise<QnatFile> {
+  return parseSource(source, parse);
 }
 
 async function parse(src: ByteSource): Promise<QnatFile> {

@@ -7,7 +7,7 @@
 import {
   type ByteSource,
   FormatError,
-  openSource,
+  parseSource,
   QuantxError,
   type SourceInput,
   type TensorInfo,
@@ -295,11 +295,6 @@ function renamed(source: ByteSource, name: string): ByteSource {
   };
 }
 
-function isByteSource(input: SourceInput): input is ByteSource {
-  return typeof input === "object" && input !== null && "read" in input && "size" in input &&
-    !(input instanceof Uint8Array) && !(typeof Blob !== "undefined" && input instanceof Blob);
-}
-
 /**
  * Open a safetensors file and validate its header.
  *
@@ -324,19 +319,13 @@ function isByteSource(input: SourceInput): input is ByteSource {
  * await file.close();
  * ```
  */
-export async function openSafetensors(
-  input: SourceInput,
-  name?: string,
-): Promise<SafetensorsFile> {
-  const owned = !isByteSource(input);
-  let source = await openSource(input, name);
-  if (name !== undefined && source.name !== name) source = renamed(source, name);
-  try {
-    return await openFromSource(source);
-  } catch (e) {
-    if (owned) await source.close().catch(() => {});
-    throw e;
-  }
+export function openSafetensors(input: SourceInput, name?: string): Promise<SafetensorsFile> {
+  return parseSource(
+    input,
+    (source) =>
+      openFromSource(name !== undefined && source.name !== name ? renamed(source, name) : source),
+    name,
+  );
 }
 
 async function openFromSource(source: ByteSource): Promise<SafetensorsFile> {
