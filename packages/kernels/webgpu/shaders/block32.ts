@@ -5,7 +5,7 @@
  * of 18 or 34 bytes is a whole number of words). Dequantize: one thread per 4 outputs.
  * @module
  */
-import { byteReaders, DIV_WGSL, HALF_WGSL, PARAMS_WGSL } from "./common.ts";
+import { byteReaders, dequantizeKernelWgsl, DIV_WGSL, HALF_WGSL, PARAMS_WGSL } from "./common.ts";
 
 /** What a 32-element block type contributes to the skeletons. */
 export interface Block32Format {
@@ -93,25 +93,5 @@ fn quantize(
  * (write). `P.n` = values / 4 in the chunk.
  */
 export function block32DequantizeWgsl(f: Block32Format): string {
-  return /* wgsl */ `
-${PARAMS_WGSL}
-${HALF_WGSL}
-@group(0) @binding(1) var<storage, read> src: array<u32>;
-@group(0) @binding(2) var<storage, read_write> dst: array<vec4<f32>>;
-${byteReaders("src", "s")}
-
-${f.decode}
-
-@compute @workgroup_size(256)
-fn dequantize(
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(num_workgroups) nwg: vec3<u32>,
-  @builtin(local_invocation_index) lid: u32,
-) {
-  let t = group_index(wid, nwg) * 256u + lid;
-  if (t >= P.n) { return; }
-  let e = t * 4u;
-  dst[t] = decode4((e >> 5u) * ${f.bytes}u, e & 31u);
-}
-`;
+  return dequantizeKernelWgsl(f.decode, 5, f.bytes);
 }

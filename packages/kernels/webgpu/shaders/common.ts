@@ -150,3 +150,36 @@ export function dispatchSize(groups: number, maxPerDim = MAX_GROUPS_X): [number,
   if (y > maxPerDim) throw new RangeError(`${groups} workgroups exceed a 2D dispatch`);
   return [Math.ceil(groups / y), y];
 }
+
+/**
+ * A dequantize kernel around `decode` (WGSL defining `decode4(base, y) -> vec4<f32>`: values
+ * `y .. y + 3` of the block at byte `base`), one thread per 4 values, for blocks of
+ * `2^log2Values` values in `blockBytes` bytes. Bindings: 1 `src` u32 (read), 2 `dst` vec4<f32>
+ * (write). `P.n` = values / 4 in the chunk.
+ */
+export function dequantizeKernelWgsl(
+  decode: string,
+  log2Values: number,
+  blockBytes: number,
+): string {
+  return /* wgsl */ `
+${PARAMS_WGSL}
+${HALF_WGSL}
+@group(0) @binding(1) var<storage, read> src: array<u32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<vec4<f32>>;
+${byteReaders("src", "s")}
+${decode}
+
+@compute @workgroup_size(256)
+fn dequantize(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let t = group_index(wid, nwg) * 256u + lid;
+  if (t >= P.n) { return; }
+  let e = t * 4u;
+  dst[t] = decode4((e >> ${log2Values}u) * ${blockBytes}u, e & ${(1 << log2Values) - 1}u);
+}
+`;
+}

@@ -5,7 +5,7 @@
  * `(d*sc)*q` for q6_k.
  * @module
  */
-import { byteReaders, HALF_WGSL, PARAMS_WGSL } from "./common.ts";
+import { dequantizeKernelWgsl } from "./common.ts";
 
 /** The k-quant types the WebGPU backend dequantizes. */
 export type KQuantType = "q4_k" | "q5_k" | "q6_k";
@@ -23,20 +23,26 @@ fn scale_min_k4(s: u32, j: u32) -> vec2<u32> {
   let m = (s_byte(s + j + 4u) >> 4u) | ((s_byte(s + j) >> 6u) << 4u);
   return vec2<u32>(sc, m);
 }
+
+// (d * scale, dmin * min) of the sub-block of 32 holding value y of the super-block at base
+fn sub_scale_min(base: u32, y: u32) -> vec2<f32> {
+  let d = f16_bits_to_f32(s_u16(base));
+  let dmin = f16_bits_to_f32(s_u16(base + 2u));
+  let sm = scale_min_k4(base + 4u, y >> 5u);
+  return vec2<f32>(d * f32(sm.x), dmin * f32(sm.y));
+}
 `;
 
 const DECODE: Record<KQuantType, string> = {
   q4_k: /* wgsl */ `
 ${SCALE_MIN_K4}
 fn decode4(base: u32, y: u32) -> vec4<f32> {
-  let d = f16_bits_to_f32(s_u16(base));
-  let dmin = f16_bits_to_f32(s_u16(base + 2u));
+  let dm = sub_scale_min(base, y);
+  let d1 = dm.x;
+  let m1 = dm.y;
   let jj = y >> 6u;
   let hi = (y >> 5u) & 1u;
   let l = y & 31u;
-  let sm = scale_min_k4(base + 4u, 2u * jj + hi);
-  let d1 = d * f32(sm.x);
-  let m1 = dmin * f32(sm.y);
   let w = s_u32(base + 16u + 32u * jj + l) >> (4u * hi);
   let q = vec4<f32>(vec4<u32>(w & 15u, (w >> 8u) & 15u, (w >> 16u) & 15u, (w >> 24u) & 15u));
   return vec4<f32>(opq(d1 * q.x) - m1, opq(d1 * q.y) - m1, opq(d1 * q.z) - m1, opq(d1 * q.w) - m1);
@@ -45,14 +51,12 @@ fn decode4(base: u32, y: u32) -> vec4<f32> {
   q5_k: /* wgsl */ `
 ${SCALE_MIN_K4}
 fn decode4(base: u32, y: u32) -> vec4<f32> {
-  let d = f16_bits_to_f32(s_u16(base));
-  let dmin = f16_bits_to_f32(s_u16(base + 2u));
+  let dm = sub_scale_min(base, y);
+  let d1 = dm.x;
+  let m1 = dm.y;
   let jj = y >> 6u;
   let hi = (y >> 5u) & 1u;
   let l = y & 31u;
-  let sm = scale_min_k4(base + 4u, 2u * jj + hi);
-  let d1 = d * f32(sm.x);
-  let m1 = dmin * f32(sm.y);
   let w = s_u32(base + 48u + 32u * jj + l) >> (4u * hi);
   let h = s_u32(base + 16u + l) >> (2u * jj + hi);
   let q = vec4<f32>(vec4<u32>(
@@ -91,24 +95,5 @@ fn decode4(base: u32, y: u32) -> vec4<f32> {
  * vec4<f32> (write). `P.n` = values / 4 in the chunk.
  */
 export function kquantDequantizeWgsl(type: KQuantType): string {
-  return /* wgsl */ `
-${PARAMS_WGSL}
-${HALF_WGSL}
-@group(0) @binding(1) var<storage, read> src: array<u32>;
-@group(0) @binding(2) var<storage, read_write> dst: array<vec4<f32>>;
-${byteReaders("src", "s")}
-${DECODE[type]}
-
-@compute @workgroup_size(256)
-fn dequantize(
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(num_workgroups) nwg: vec3<u32>,
-  @builtin(local_invocation_index) lid: u32,
-) {
-  let t = group_index(wid, nwg) * 256u + lid;
-  if (t >= P.n) { return; }
-  let e = t * 4u;
-  dst[t] = decode4((e >> 8u) * ${KQUANT_TYPE_SIZE[type]}u, e & 255u);
-}
-`;
+  return dequantizeKernelWgsl(DECODE[type], 8, KQUANT_TYPE_SIZE[type]);
 }
