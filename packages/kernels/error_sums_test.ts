@@ -1,23 +1,6 @@
 import assert from "node:assert/strict";
 import { ERROR_SUM_FIELDS, errorSumsInto } from "./error_sums.ts";
-
-/** The sums written the plain way: a branch per value, reference for the fast loop. */
-function reference(x: Float32Array, y: Float32Array, start: number, end: number): number[] {
-  let sumSq = 0, sumSqRef = 0, dot = 0, sumSqOut = 0, maxAbs = 0, nonFinite = 0;
-  for (let i = start; i < end; i++) {
-    if (!Number.isFinite(x[i]) || !Number.isFinite(y[i])) {
-      nonFinite++;
-      continue;
-    }
-    const d = x[i] - y[i];
-    sumSq += d * d;
-    sumSqRef += x[i] * x[i];
-    dot += x[i] * y[i];
-    sumSqOut += y[i] * y[i];
-    if (Math.abs(d) > maxAbs) maxAbs = Math.abs(d);
-  }
-  return [sumSq, sumSqRef, dot, sumSqOut, maxAbs, nonFinite];
-}
+import { plainErrorSums as reference } from "../../tests/support/error_sums.ts";
 
 Deno.test("errorSumsInto: equal to the plain loop, non-finite pairs counted and left out", () => {
   const n = 4096;

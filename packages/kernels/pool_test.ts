@@ -3,6 +3,7 @@ import { runPoolTask, taskReply, WorkerPool } from "./pool.ts";
 import { dequantize, quantize } from "./quantize.ts";
 import type { QuantType } from "./types.ts";
 import { gaussian } from "../../tests/support/random.ts";
+import { plainErrorSums } from "../../tests/support/error_sums.ts";
 
 const TYPES: QuantType[] = ["f16", "bf16", "q4_0", "q8_0", "q4_k", "q6_k", "iq4_xs"];
 
@@ -14,19 +15,7 @@ function input(rows: number, cols: number, seed: number): Float32Array {
 }
 
 function directStats(x: Float32Array, y: Float32Array) {
-  let sumSq = 0, sumSqRef = 0, dot = 0, sumSqOut = 0, maxAbs = 0, nonFinite = 0;
-  for (let i = 0; i < x.length; i++) {
-    if (!Number.isFinite(x[i]) || !Number.isFinite(y[i])) {
-      nonFinite++;
-      continue;
-    }
-    const d = x[i] - y[i];
-    sumSq += d * d;
-    sumSqRef += x[i] * x[i];
-    dot += x[i] * y[i];
-    sumSqOut += y[i] * y[i];
-    maxAbs = Math.max(maxAbs, Math.abs(d));
-  }
+  const [sumSq, sumSqRef, dot, sumSqOut, maxAbs, nonFinite] = plainErrorSums(x, y);
   return { sumSq, sumSqRef, dot, sumSqOut, maxAbs, nonFinite, count: x.length };
 }
 
