@@ -392,7 +392,7 @@ Deno.test("--help and usage", async () => {
   assert.equal(none.code, 2);
 });
 
-Deno.test("f16 and bf16 inputs: widened in the workers, byte-identical to libggml, any threads", async () => {
+Deno.test("f16 and bf16 inputs: byte-identical to libggml on 1 and 2 threads", async () => {
   const dir = await Deno.makeTempDir({ prefix: "quantx-half-" });
   try {
     for (const dtype of ["F16", "BF16"] as const) {

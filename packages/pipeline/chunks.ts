@@ -9,8 +9,6 @@ import { rowLength, tensorElements } from "./weights.ts";
 /** Default chunk size in elements (2 MB of float32). */
 export const CHUNK_ELEMENTS = 1 << 19;
 
-const EMPTY = new Float32Array(0);
-
 /**
  * Buffers a job is done with, kept for reading the next chunks into: a job reads gigabytes in
  * chunks of the same few sizes, and a fresh buffer per chunk costs an allocation, zero-filling
@@ -39,10 +37,8 @@ export interface Chunk {
   row: number;
   /** Number of rows. */
   rows: number;
-  /** The values, `rows * rowLength` of them (float32, or f16/bf16 bytes with `half`). */
+  /** The values, `rows * rowLength` of them. */
   data: Float32Array;
-  /** With the `half` option: the stored f16/bf16 bytes of the values, `data` left empty. */
-  half?: Uint8Array;
 }
 
 /**
@@ -69,8 +65,6 @@ export async function* readChunks(
     chunkElements?: number;
     rowMultiple?: number;
     signal?: AbortSignal;
-    /** Read f16/bf16 tensors as their stored bytes (`Chunk.half`) through `weights.readHalf`. */
-    half?: boolean;
     /** Buffers to read into when one of the right size is spare. */
     spare?: SpareBuffers;
   } = {},
@@ -81,17 +75,6 @@ export async function* readChunks(
   const read = (row: number) => {
     const rows = Math.min(per, totalRows - row);
     const count = rows * cols;
-    if (options.half && weights.readHalf) {
-      const into = options.spare?.take(count * 2);
-      return weights.readHalf(tensor.name, row * cols, count, into && new Uint8Array(into)).then((
-        half,
-      ) => ({
-        row,
-        rows,
-        data: EMPTY,
-        half,
-      }));
-    }
     const into = options.spare?.take(count * 4);
     return weights.readF32(tensor.name, row * cols, count, into && new Float32Array(into)).then((
       data,

@@ -125,28 +125,17 @@ export async function writeGgufModel(
         }
         continue;
       }
-      // Otherwise this thread reads ahead; f16/bf16 still travel as stored, widened by the kernels.
-      const halfDtype = tensor.dtype === "f16" || tensor.dtype === "bf16"
-        ? tensor.dtype
-        : undefined;
-      const half = !transform && halfDtype && weights.readHalf && kernels.quantizeHalf
-        ? kernels.quantizeHalf.bind(kernels)
-        : undefined;
+      // Otherwise this thread reads ahead, into the buffers the kernels hand back.
       for await (
         const chunk of readChunks(weights, tensor, {
           rowMultiple: transform?.rowMultiple,
           signal: control.signal,
-          half: half !== undefined,
           spare,
         })
       ) {
         const values = transform ? transform.apply(chunk.data, chunk.row, chunk.rows) : chunk.data;
         if (values.buffer !== chunk.data.buffer) spare.give(chunk.data.buffer as ArrayBuffer);
-        await submit(
-          half && chunk.half
-            ? half(type, { dtype: halfDtype!, bytes: chunk.half }, cols, quantized)
-            : kernels.quantize(type, values, cols, quantized),
-        );
+        await submit(kernels.quantize(type, values, cols, quantized));
       }
     }
     while (inFlight.length) await writeOldest();

@@ -5,7 +5,7 @@
  */
 import { cpus } from "node:os";
 import type { FileRange } from "@quantx/core";
-import { type QuantType, type RawHalfValues, WorkerPool } from "@quantx/kernels";
+import { type QuantType, WorkerPool } from "@quantx/kernels";
 import { WebGpuKernels } from "@quantx/kernels/webgpu";
 import type { QuantizeOptions, RunControl } from "./options.ts";
 import { ErrorStats } from "./stats.ts";
@@ -27,16 +27,6 @@ export interface Kernels {
   quantize(
     type: QuantType,
     values: Float32Array,
-    rowLength: number,
-    measure: boolean,
-  ): Promise<Quantized>;
-  /**
-   * Like {@link Kernels.quantize} for f16/bf16 values still in their stored bytes (widened by the
-   * kernels, off the main thread); absent when the backend cannot.
-   */
-  quantizeHalf?(
-    type: QuantType,
-    half: RawHalfValues,
     rowLength: number,
     measure: boolean,
   ): Promise<Quantized>;
@@ -76,7 +66,7 @@ export function cpuKernels(threads: number): Kernels {
   // the next read; or only its place in the file); the job keeps `pool.capacity` in flight.
   const run = async (
     type: QuantType,
-    src: Float32Array | RawHalfValues,
+    src: Float32Array,
     rowLength: number,
     measure: boolean,
   ): Promise<Quantized> => {
@@ -98,7 +88,6 @@ export function cpuKernels(threads: number): Kernels {
     description: `cpu (${threads} thread${threads === 1 ? "" : "s"})`,
     parallelism: pool.capacity,
     quantize: run,
-    quantizeHalf: run,
     quantizeFile: threads > 1 && typeof globalThis.Worker === "function" ? runFile : undefined,
     close: () => pool.close(),
   };

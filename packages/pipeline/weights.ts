@@ -47,12 +47,6 @@ export interface Weights {
    */
   readF32(name: string, start: number, count: number, into?: Float32Array): Promise<Float32Array>;
   /**
-   * Elements `[start, start + count)` of an f16 or bf16 tensor as their stored little-endian
-   * bytes, for kernels that widen them themselves; absent when the input cannot do that. `into`
-   * as for {@link Weights.readF32}.
-   */
-  readHalf?(name: string, start: number, count: number, into?: Uint8Array): Promise<Uint8Array>;
-  /**
    * Where elements `[start, start + count)` of a tensor lie in a local file, when they are stored
    * there as plain little-endian f32, f16 or bf16 (so that worker threads can read them
    * themselves); `undefined` otherwise. Absent when the input has no such tensors.

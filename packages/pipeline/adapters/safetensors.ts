@@ -64,13 +64,6 @@ export async function openSafetensorsWeights(path: string): Promise<CheckpointWe
       const t = ckpt.tensor(name);
       return t && locateValues({ ...t, path: t.file }, start, count);
     },
-    readHalf(name, start, count, into) {
-      const t = ckpt.tensor(name);
-      if (t?.dtype !== "F16" && t?.dtype !== "BF16") {
-        return Promise.reject(new TypeError(`${name} is not an f16 or bf16 tensor`));
-      }
-      return ckpt.read(name, start * 2, count * 2, into);
-    },
     close: () => ckpt.close(),
   };
 }
