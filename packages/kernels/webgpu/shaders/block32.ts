@@ -5,7 +5,7 @@
  * of 18 or 34 bytes is a whole number of words). Dequantize: one thread per 4 outputs.
  * @module
  */
-import { byteReaders, dequantizeKernelWgsl, DIV_WGSL, HALF_WGSL, PARAMS_WGSL } from "./common.ts";
+import { dequantizeKernelWgsl, DIV_WGSL, HALF_WGSL, PARAMS_WGSL } from "./common.ts";
 
 /** What a 32-element block type contributes to the skeletons. */
 export interface Block32Format {
